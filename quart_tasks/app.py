@@ -1,0 +1,39 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from .auth.routes import auth
+from .config import Config, load_config
+from .database import Database
+from .docs import docs
+from .errors import register_error_handlers
+from .json_body import limit_body_size, require_json_object
+from .logs import configure_logging
+from .openapi import init_openapi
+from .request_id import init_request_id
+from .security import authenticate
+from .tasks.routes import tasks
+
+
+def create_app(config: Config | None = None) -> Quart:
+    """Build the app for `config`, or for the environment's `APP_ENV` when none is given."""
+    config = load_config() if config is None else config
+    app = Quart(__name__)
+    app.config.from_mapping(config.as_mapping())
+    configure_logging(config.LOG_LEVEL)
+
+    init_request_id(app)
+    # In this order: an oversized or anonymous request is refused before its body is read.
+    app.before_request(limit_body_size)
+    app.before_request(authenticate)
+    app.before_request(require_json_object)
+    init_openapi(app)
+    Database().init_app(app)
+
+    app.register_blueprint(auth, url_prefix="/api")
+    app.register_blueprint(tasks, url_prefix="/api")
+    app.register_blueprint(docs)
+    register_error_handlers(app)
+    return app

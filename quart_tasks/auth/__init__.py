@@ -1,0 +1,1 @@
+"""Authentication: exchanging credentials for an access token."""

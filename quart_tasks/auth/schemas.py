@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
+
+Credential = Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024)]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Credential
+    password: Credential
+
+
+class TokenResponse(BaseModel):
+    """A bearer access token."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int

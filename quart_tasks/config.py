@@ -1,0 +1,109 @@
+"""Configuration classes, read from the environment (and `.env` in development)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "insecure-development-secret-change-me"
+DEFAULT_API_PASS = "admin"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///instance/tasks.db"
+MIN_SECRET_BYTES = 32
+
+Environment = Literal["development", "testing", "production"]
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to set."""
+
+
+class Config(BaseSettings):
+    """Settings shared by every environment; each field is an environment variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    APP_ENV: Environment = "development"
+    TESTING: bool = False
+    SECRET_KEY: str = DEFAULT_SECRET_KEY
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    DB_POOL_SIZE: int = Field(default=10, ge=1)
+    DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
+    SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
+    JWT_ISSUER: str = "quart-tasks"
+    JWT_EXP_SECONDS: int = Field(default=3600, gt=0)
+    API_USER: str = Field(default="admin", min_length=1)
+    API_PASS: str = Field(default=DEFAULT_API_PASS, min_length=1)
+    REDIS_URL: str | None = None
+    CORS_ORIGINS: str = ""
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The settings as Quart config keys."""
+        return self.model_dump()
+
+
+class DevelopmentConfig(Config):
+    """A laptop: SQLite file by default, `.env` read if present."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    APP_ENV: Environment = "development"
+
+
+class TestingConfig(Config):
+    """The test suite: an in-memory SQLite database unless told otherwise."""
+
+    APP_ENV: Environment = "testing"
+    TESTING: bool = True
+    DATABASE_URL: str = "sqlite+aiosqlite:///:memory:"
+
+
+class ProductionConfig(Config):
+    """Refuses to start with any default that would be unsafe in front of users."""
+
+    APP_ENV: Environment = "production"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> ProductionConfig:
+        problems = []
+        secret = self.SECRET_KEY
+        if secret == DEFAULT_SECRET_KEY or len(secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(
+                f"set SECRET_KEY to a random value of at least {MIN_SECRET_BYTES} bytes "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.API_PASS == DEFAULT_API_PASS:
+            problems.append("set API_PASS to something other than the default password")
+        if problems:
+            raise ConfigError("refusing to start with APP_ENV=production: " + "; ".join(problems))
+        return self
+
+
+CONFIG_CLASSES: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config() -> Config:
+    """Build the config class that `APP_ENV` names, from the environment."""
+    app_env = os.environ.get("APP_ENV", "development")
+    try:
+        config_class = CONFIG_CLASSES[app_env]
+    except KeyError:
+        raise ConfigError(
+            f"APP_ENV must be one of {', '.join(CONFIG_CLASSES)}, not {app_env!r}"
+        ) from None
+    try:
+        return config_class()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

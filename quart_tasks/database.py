@@ -1,0 +1,142 @@
+"""The async engine, the declarative base and the request-scoped session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from quart import Quart, current_app, g
+from sqlalchemy import DateTime, MetaData, event, make_url
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in and
+    marked as UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+def create_engine(config: dict[str, Any]) -> AsyncEngine:
+    """An engine for `DATABASE_URL`, tuned for its backend."""
+    url = make_url(config["DATABASE_URL"])
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(
+            url,
+            pool_size=config["DB_POOL_SIZE"],
+            max_overflow=config["DB_MAX_OVERFLOW"],
+            pool_timeout=config["DB_POOL_TIMEOUT"],
+            pool_pre_ping=True,
+        )
+    in_memory = url.database in (None, "", ":memory:")
+    if in_memory:
+        # One shared connection, or every session would see its own empty database.
+        engine = create_async_engine(url, poolclass=StaticPool)
+    else:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        engine = create_async_engine(url)
+    _configure_sqlite(engine, busy_timeout_ms=config["SQLITE_BUSY_TIMEOUT_MS"], wal=not in_memory)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+class Database:
+    """Owns the engine for one app: created before serving, disposed after."""
+
+    def __init__(self) -> None:
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    def init_app(self, app: Quart) -> None:
+        app.extensions["database"] = self
+        app.before_serving(self.connect)
+        app.after_serving(self.dispose)
+        app.teardown_appcontext(_close_request_session)
+
+    async def connect(self) -> None:
+        self.engine = create_engine(current_app.config)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def dispose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+        self.engine = None
+        self.sessionmaker = None
+
+
+def database() -> Database:
+    db: Database = current_app.extensions["database"]
+    return db
+
+
+def db_session() -> AsyncSession:
+    """The current request's session, opened on first use and closed at teardown."""
+    session: AsyncSession | None = g.get("db_session")
+    if session is None:
+        sessionmaker = database().sessionmaker
+        if sessionmaker is None:
+            raise RuntimeError("the database is not connected: the app is not serving")
+        session = sessionmaker()
+        g.db_session = session
+    return session
+
+
+async def _close_request_session(_exc: BaseException | None) -> None:
+    session: AsyncSession | None = g.pop("db_session", None)
+    if session is not None:
+        await session.close()

@@ -1,0 +1,43 @@
+"""Offset pagination as the tutorial defines it, and its RFC 8288 `Link` header."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from math import ceil
+from typing import Any
+from urllib.parse import urlencode
+
+MIN_PAGE_SIZE = 1
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def clamp_page_size(page_size: int) -> int:
+    return max(MIN_PAGE_SIZE, min(page_size, MAX_PAGE_SIZE))
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page: int
+    page_size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def link_header(path: str, params: Mapping[str, Any], request: PageRequest, total: int) -> str:
+    """`first`, `prev`, `next` and `last` links that keep every other query parameter."""
+    last = max(1, ceil(total / request.page_size))
+    pages = {"first": 1, "last": last}
+    if request.page > 1:
+        pages["prev"] = min(request.page - 1, last)
+    if request.page < last:
+        pages["next"] = request.page + 1
+    links = []
+    for rel in ("first", "prev", "next", "last"):
+        if rel in pages:
+            query = urlencode({**params, "page": pages[rel], "page_size": request.page_size})
+            links.append(f'<{path}?{query}>; rel="{rel}"')
+    return ", ".join(links)

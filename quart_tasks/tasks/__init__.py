@@ -1,0 +1,1 @@
+"""Tasks: the resource, its queries and its routes."""

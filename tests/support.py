@@ -1,0 +1,24 @@
+"""Helpers shared by the tests that do not need the app fixture."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when `condition` fails, except in CI, where everything must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+__all__ = ["IN_CI", "TEST_DATABASE_URL", "TEST_SECRET_KEY", "Client", "require"]

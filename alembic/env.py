@@ -6,9 +6,9 @@ import asyncio
 from logging.config import fileConfig
 from typing import Any, Literal
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from quart_tasks.config import load_config
 from quart_tasks.database import UTCDateTime, create_engine
 from quart_tasks.models import Base

@@ -20,7 +20,7 @@ from .tasks.routes import tasks
 def create_app(config: Config | None = None) -> Quart:
     """Build the app for `config`, or for the environment's `APP_ENV` when none is given."""
     config = load_config() if config is None else config
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=None)
     app.config.from_mapping(config.as_mapping())
     configure_logging(config.LOG_LEVEL)
 

@@ -39,9 +39,8 @@ def main() -> None:
 @click.option("--revision", default="head", show_default=True, help="Revision to upgrade to.")
 def migrate(revision: str) -> None:
     """Upgrade the database named by DATABASE_URL to the latest schema."""
-    from alembic.config import Config as AlembicConfig
-
     from alembic import command
+    from alembic.config import Config as AlembicConfig
 
     check_config()
     command.upgrade(AlembicConfig(str(alembic_config_path())), revision)

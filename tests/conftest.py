@@ -6,7 +6,7 @@ suite runs on both.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from quart import Quart
@@ -17,6 +17,7 @@ from quart_tasks.config import TestingConfig
 from quart_tasks.database import Database
 from quart_tasks.models import Base, Task
 
+from .live import fresh_database_url, running_server
 from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
 
 
@@ -72,3 +73,11 @@ def count_tasks(app: Quart) -> Callable[[], Awaitable[int]]:
             return int(await session.scalar(select(func.count()).select_from(Task)) or 0)
 
     return count
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `quart-tasks serve` (Hypercorn) process on a migrated database of its own."""
+    workdir = tmp_path_factory.mktemp("live")
+    with fresh_database_url(workdir) as url, running_server(url, workdir) as base_url:
+        yield base_url

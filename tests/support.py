@@ -8,7 +8,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
-TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+TEST_SECRET_KEY = "test-secret-key-long-enough-for-every-hmac-algorithm-0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -24,6 +24,9 @@ SORT_ORDERS: dict[str, tuple[UnaryExpression[Any], ...]] = {
 }
 
 
+MAX_TASK_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and must not reach the driver
+
+
 def task_not_found() -> APIError:
     return not_found("Task not found")
 
@@ -59,7 +62,7 @@ async def list_tasks(
 
 
 async def fetch_task(session: AsyncSession, task_id: int) -> Task:
-    task = await session.get(Task, task_id)
+    task = await session.get(Task, task_id) if task_id <= MAX_TASK_ID else None
     if task is None:
         raise task_not_found()
     return task
@@ -83,6 +86,8 @@ async def update_task(session: AsyncSession, task_id: int, changes: Mapping[str,
 
 
 async def delete_task(session: AsyncSession, task_id: int) -> None:
+    if task_id > MAX_TASK_ID:
+        raise task_not_found()
     result = await session.execute(delete(Task).where(Task.id == task_id))
     await session.commit()
     if result.rowcount == 0:  # type: ignore[attr-defined]

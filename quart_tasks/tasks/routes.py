@@ -28,8 +28,7 @@ from .schemas import (
 
 tasks = Blueprint("tasks", __name__)
 
-# Larger ids cannot exist (BIGINT); refusing them in routing answers 404 without a query.
-TASK_URL = "/tasks/<int(max=9223372036854775807):task_id>"
+TASK_URL = "/tasks/<int:task_id>"
 
 
 @tasks.get("/tasks")

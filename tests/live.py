@@ -1,0 +1,108 @@
+"""Real things for the tests that need them: a throwaway database, a Hypercorn process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import URL, make_url
+
+from .support import TEST_DATABASE_URL, TEST_SECRET_KEY
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database on the backend under test."""
+    if TEST_DATABASE_URL is None:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url = make_url(TEST_DATABASE_URL)
+    name = f"qt_fresh_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _postgres_admin(url: URL, statement: str) -> None:
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_environment(database_url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
+    env.update(
+        APP_ENV="development",
+        DATABASE_URL=database_url,
+        SECRET_KEY=TEST_SECRET_KEY,
+        API_USER="admin",
+        API_PASS="admin",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def running_server(database_url: str, cwd: Path, *serve_args: str) -> Iterator[str]:
+    """Migrate `database_url`, serve it with `quart-tasks serve`, yield the base URL."""
+    env = server_environment(database_url)
+    subprocess.run(
+        [sys.executable, "-m", "quart_tasks", "migrate"],
+        env=env, cwd=cwd, check=True, capture_output=True, timeout=60,
+    )
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = (cwd / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}", *serve_args],
+        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_serving(base_url, process, timeout=30)
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before serving")
+        try:
+            if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {timeout} s")

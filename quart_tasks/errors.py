@@ -137,9 +137,7 @@ async def handle_http_exception(error: HTTPException) -> Response:
 
 
 async def handle_unexpected_error(error: Exception) -> Response:
-    logger.exception(
-        "unhandled error (request id %s)", g.get("request_id", "-"), exc_info=error
-    )
+    logger.exception("unhandled error (request id %s)", g.get("request_id", "-"), exc_info=error)
     return error_response(APIError(500, "internal_error", "An unexpected error occurred"))
 
 
@@ -148,5 +146,3 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(RequestSchemaValidationError, handle_schema_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_error)
-
-

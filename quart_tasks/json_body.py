@@ -27,9 +27,7 @@ async def require_json_object() -> None:
         return
     if not request.is_json:
         if request.mimetype or request.content_length:
-            raise APIError(
-                415, "unsupported_media_type", "Content-Type must be application/json"
-            )
+            raise APIError(415, "unsupported_media_type", "Content-Type must be application/json")
         raise APIError(400, "bad_request", "A JSON object body is required")
     try:
         body = await request.get_json()  # cached: the view's validation reuses it

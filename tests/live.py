@@ -72,14 +72,21 @@ def running_server(database_url: str, cwd: Path, *serve_args: str) -> Iterator[s
     env = server_environment(database_url)
     subprocess.run(
         [sys.executable, "-m", "quart_tasks", "migrate"],
-        env=env, cwd=cwd, check=True, capture_output=True, timeout=60,
+        env=env,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = (cwd / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}", *serve_args],
-        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_until_serving(base_url, process, timeout=30)

@@ -48,9 +48,7 @@ def test_swagger_ui_lists_every_operation_offline(live_server: str) -> None:
 
     dom = render(f"{live_server}/docs")
 
-    operations = set(
-        re.findall(r'opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', dom)
-    )
+    operations = set(re.findall(r'opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', dom))
     assert operations == {
         ("POST", "/api/login"),
         ("GET", "/api/tasks"),

@@ -1,0 +1,125 @@
+"""`/openapi.json` documents every route with its bodies, errors and the bearer scheme."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from .support import Client
+
+OPERATIONS = {
+    ("/api/login", "post"): {200, 400, 401, 413, 415, 500},
+    ("/api/tasks", "get"): {200, 400, 401, 500},
+    ("/api/tasks", "post"): {201, 400, 401, 413, 415, 500},
+    ("/api/tasks/{task_id}", "get"): {200, 401, 404, 500},
+    ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 413, 415, 500},
+    ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 413, 415, 500},
+    ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 500},
+}
+
+
+@pytest.fixture
+async def spec(client: Client) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    body: dict[str, Any] = await response.get_json()
+    return body
+
+
+def operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (path, method): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_it_is_openapi_3_1_with_a_bearer_scheme(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.1")
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+
+
+def test_every_api_route_is_documented_with_every_status_it_can_return(
+    spec: dict[str, Any],
+) -> None:
+    documented = {key: set(map(int, op["responses"])) for key, op in operations(spec).items()}
+
+    assert documented == OPERATIONS
+
+
+def test_the_documented_routes_are_the_apps_routes(app: Quart, spec: dict[str, Any]) -> None:
+    served = {
+        (rule.rule.replace("<int:task_id>", "{task_id}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+    assert served == set(operations(spec))
+
+
+def test_protected_operations_name_the_bearer_scheme(spec: dict[str, Any]) -> None:
+    for (path, _method), operation in operations(spec).items():
+        expected = [] if path == "/api/login" else [{"bearer": []}]
+        assert operation.get("security", []) == expected
+
+
+def test_errors_have_the_error_schema(spec: dict[str, Any]) -> None:
+    error = spec["paths"]["/api/tasks/{task_id}"]["get"]["responses"]["404"]
+    schema = error["content"]["application/json"]["schema"]
+
+    assert schema["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert set(spec["components"]["schemas"]["ErrorBody"]["required"]) == {"code", "message"}
+
+
+def test_bodies_query_and_headers_are_described(spec: dict[str, Any]) -> None:
+    create = spec["paths"]["/api/tasks"]["post"]
+    listing = spec["paths"]["/api/tasks"]["get"]
+
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["title"]
+    assert body["additionalProperties"] is False
+    assert body["properties"]["title"]["maxLength"] == 200
+    assert "location" in create["responses"]["201"]["headers"]
+    assert "link" in listing["responses"]["200"]["headers"]
+    assert {parameter["name"] for parameter in listing["parameters"]} == {
+        "page",
+        "page_size",
+        "done",
+        "sort",
+        "q",
+    }
+    assert "content" not in spec["paths"]["/api/tasks/{task_id}"]["delete"]["responses"]["204"]
+
+
+def test_a_patch_field_is_never_null(spec: dict[str, Any]) -> None:
+    patch = spec["paths"]["/api/tasks/{task_id}"]["patch"]["requestBody"]["content"]
+    properties = patch["application/json"]["schema"]["properties"]
+
+    assert properties["title"]["type"] == "string"
+    assert properties["done"]["type"] == "boolean"
+
+
+async def test_docs_page_loads_its_assets_from_the_app(client: Client) -> None:
+    page = await (await client.get("/docs")).get_data(as_text=True)
+
+    assert 'src="/docs/assets/swagger-ui-bundle.js"' in page
+    assert 'href="/docs/assets/swagger-ui.css"' in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        response = await client.get(f"/docs/assets/{asset}")
+        assert response.status_code == 200
+        assert len(await response.get_data()) > 10_000
+
+
+@pytest.mark.parametrize("name", ["index.html", "..%2Fflask_swagger_ui.py", "nope.js"])
+async def test_only_the_listed_assets_are_served(client: Client, name: str) -> None:
+    response = await client.get(f"/docs/assets/{name}")
+
+    assert response.status_code == 404

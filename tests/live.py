@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -66,9 +68,21 @@ def server_environment(database_url: str) -> dict[str, str]:
     return env
 
 
+def quart_tasks_serve(bind: str) -> list[str]:
+    return [sys.executable, "-m", "quart_tasks", "serve", "--bind", bind]
+
+
+def hypercorn_asgi_app(bind: str) -> list[str]:
+    return [sys.executable, "-m", "hypercorn", "asgi:app", "--bind", bind]
+
+
 @contextlib.contextmanager
-def running_server(database_url: str, cwd: Path, *serve_args: str) -> Iterator[str]:
-    """Migrate `database_url`, serve it with `quart-tasks serve`, yield the base URL."""
+def running_server(
+    database_url: str,
+    cwd: Path,
+    command: Callable[[str], list[str]] = quart_tasks_serve,
+) -> Iterator[str]:
+    """Migrate `database_url`, serve it with `command(bind)`, yield the base URL."""
     env = server_environment(database_url)
     subprocess.run(
         [sys.executable, "-m", "quart_tasks", "migrate"],
@@ -80,32 +94,31 @@ def running_server(database_url: str, cwd: Path, *serve_args: str) -> Iterator[s
     )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = (cwd / f"server-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}", *serve_args],
-        env=env,
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_until_serving(base_url, process, timeout=30)
-        yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command(f"127.0.0.1:{port}"), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            _wait_until_serving(base_url, process, log, timeout=30)
+            yield base_url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_until_serving(
+    base_url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before serving")
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
                 return

@@ -1,7 +1,11 @@
 """The API over real HTTP, served by Hypercorn through `quart-tasks serve`."""
 
+from pathlib import Path
+
 import httpx
 import pytest
+
+from .live import CHECKOUT, fresh_database_url, hypercorn_asgi_app, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -21,3 +25,16 @@ async def test_login_create_and_list_over_http(live_server: str) -> None:
         assert listed.status_code == 200
         assert task in listed.json()["items"]
         assert listed.headers["X-Request-ID"]
+
+
+def test_hypercorn_serves_asgi_app_from_the_checkout(tmp_path: Path) -> None:
+    with (
+        fresh_database_url(tmp_path) as url,
+        running_server(url, CHECKOUT, hypercorn_asgi_app) as base_url,
+    ):
+        response = httpx.post(
+            f"{base_url}/api/login", json={"username": "admin", "password": "admin"}, timeout=10
+        )
+
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"

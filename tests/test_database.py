@@ -1,0 +1,84 @@
+"""The engine each backend gets, and timestamps that stay UTC on both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from quart import Quart
+from sqlalchemy import text
+
+from quart_tasks import config as settings
+from quart_tasks.database import Database, create_engine
+from quart_tasks.models import Task
+
+from .support import TEST_DATABASE_URL
+
+
+async def test_a_sqlite_file_gets_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'tasks.db'}"
+    engine = create_engine(
+        settings.TestingConfig(DATABASE_URL=url, SQLITE_BUSY_TIMEOUT_MS=1234).as_mapping()
+    )
+    try:
+        async with engine.connect() as connection:
+            pragmas = [
+                (await connection.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+    finally:
+        await engine.dispose()
+
+    assert pragmas == ["wal", 1, 1234]
+    assert (tmp_path / "nested" / "dir" / "tasks.db").exists()
+
+
+async def test_timestamps_come_back_aware_utc(app: Quart) -> None:
+    database: Database = app.extensions["database"]
+    paris = timezone(timedelta(hours=1))
+    written = datetime(2026, 11, 24, 10, 30, 0, 123456, tzinfo=paris)
+    async with database.sessionmaker() as session:  # type: ignore[misc]
+        task = Task(title="tz", done=False, created_at=written, updated_at=written)
+        session.add(task)
+        await session.commit()
+        task_id = task.id
+
+    async with database.sessionmaker() as session:  # type: ignore[misc]
+        read = await session.get(Task, task_id)
+
+    assert read is not None
+    assert read.created_at == written
+    assert read.created_at.tzinfo == UTC
+    assert read.created_at.hour == 9
+
+
+async def test_a_naive_timestamp_is_refused(app: Quart) -> None:
+    database: Database = app.extensions["database"]
+    async with database.sessionmaker() as session:  # type: ignore[misc]
+        session.add(
+            Task(
+                title="naive",
+                done=False,
+                created_at=datetime(2026, 1, 1),
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
+        with pytest.raises(Exception, match="naive datetime"):
+            await session.commit()
+
+
+@pytest.mark.skipif(TEST_DATABASE_URL is None, reason="PostgreSQL only: TEST_DATABASE_URL is unset")
+async def test_postgresql_stores_timestamptz(app: Quart) -> None:
+    database: Database = app.extensions["database"]
+    async with database.engine.connect() as connection:  # type: ignore[union-attr]
+        column_type = (
+            await connection.execute(
+                text(
+                    "SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'tasks' AND column_name = 'created_at'"
+                )
+            )
+        ).scalar()
+
+    assert column_type == "timestamp with time zone"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from quart import Quart
+import logging
+
+from quart import Quart, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from .auth.routes import auth
+from .auth.throttle import init_login_throttle
 from .config import Config, load_config
-from .database import Database
+from .database import Database, database
 from .docs import docs
 from .errors import register_error_handlers
 from .json_body import limit_body_size, require_json_object
@@ -15,6 +19,12 @@ from .openapi import init_openapi
 from .request_id import init_request_id
 from .security import authenticate
 from .tasks.routes import tasks
+from .tokens import init_tokens
+from .users.bootstrap import ensure_bootstrap_admin
+from .users.passwords import init_passwords, passwords
+from .users.routes import users
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(config: Config | None = None) -> Quart:
@@ -31,9 +41,22 @@ def create_app(config: Config | None = None) -> Quart:
     app.before_request(require_json_object)
     init_openapi(app)
     Database().init_app(app)
+    init_tokens(app)
+    init_passwords(app)
+    init_login_throttle(app)
+    app.before_serving(_ensure_bootstrap_admin)
 
     app.register_blueprint(auth, url_prefix="/api")
+    app.register_blueprint(users, url_prefix="/api")
     app.register_blueprint(tasks, url_prefix="/api")
     app.register_blueprint(docs)
     register_error_handlers(app)
     return app
+
+
+async def _ensure_bootstrap_admin() -> None:
+    """Also done by `quart-tasks migrate`; here so a first start works without it."""
+    try:
+        await ensure_bootstrap_admin(database().engine, passwords(), current_app.config)  # type: ignore[arg-type]
+    except SQLAlchemyError:
+        logger.warning("could not check the admin account at start-up", exc_info=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from limits import parse
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "insecure-development-secret-change-me"
@@ -33,14 +34,32 @@ class Config(BaseSettings):
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
+    SECRET_KEY_FALLBACKS: str = ""
     JWT_ISSUER: str = "quart-tasks"
     JWT_EXP_SECONDS: int = Field(default=3600, gt=0)
-    API_USER: str = Field(default="admin", min_length=1)
+    REFRESH_TOKEN_EXP_SECONDS: int = Field(default=30 * 24 * 3600, gt=0)
+    API_USER: str = Field(default="admin", min_length=1, max_length=64)
     API_PASS: str = Field(default=DEFAULT_API_PASS, min_length=1)
+    REGISTRATION_OPEN: bool = False
+    ARGON2_TIME_COST: int = Field(default=2, ge=1)
+    ARGON2_MEMORY_KIB: int = Field(default=19 * 1024, ge=8)
+    ARGON2_PARALLELISM: int = Field(default=1, ge=1)
+    LOGIN_FAILURES_PER_USERNAME: str = "5/minute"
+    LOGIN_FAILURES_PER_ADDRESS: str = "5/minute"
+    RATE_LIMIT_KEY_PREFIX: str = "quart-tasks"
     REDIS_URL: str | None = None
     CORS_ORIGINS: str = ""
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
+
+    @field_validator("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_ADDRESS")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("expected a rate such as '5/minute'") from None
+        return value
 
     def as_mapping(self) -> dict[str, Any]:
         """The settings as Quart config keys."""

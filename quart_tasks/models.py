@@ -1,6 +1,8 @@
 """Every table, imported in one place so the metadata is complete (Alembic, tests)."""
 
+from .auth.models import RefreshToken, TokenFamily
 from .database import Base
 from .tasks.models import Task
+from .users.models import User
 
-__all__ = ["Base", "Task"]
+__all__ = ["Base", "RefreshToken", "Task", "TokenFamily", "User"]

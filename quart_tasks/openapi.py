@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from quart import Quart
 from quart_schema import QuartSchema
-from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE, OpenAPIProvider
+from quart_schema.openapi import OpenAPIProvider
 from quart_schema.validation import (
     QUART_SCHEMA_QUERYSTRING_ATTRIBUTE,
     QUART_SCHEMA_REQUEST_ATTRIBUTE,
@@ -18,7 +18,7 @@ from werkzeug.routing.converters import BaseConverter, IntegerConverter
 
 from . import __version__
 from .errors import ErrorResponse
-from .security import BEARER_SCHEME
+from .security import BEARER_SCHEME, view_access
 
 
 class NoContent(BaseModel):
@@ -67,8 +67,11 @@ def _error_statuses(rule: Rule, view: Any) -> list[int]:
         view, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE
     ):
         statuses.append(400)
-    if getattr(view, QUART_SCHEMA_SECURITY_ATTRIBUTE, None):
+    access = view_access(view)
+    if access is not None:  # a token, even an optional one, can be refused
         statuses.append(401)
+    if access == "admin":
+        statuses.append(403)
     if rule.arguments:
         statuses.append(404)
     if hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):

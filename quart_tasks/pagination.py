@@ -8,13 +8,41 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+MAX_PAGE = 1_000_000_000
 
 
 def clamp_page_size(page_size: int) -> int:
     return max(MIN_PAGE_SIZE, min(page_size, MAX_PAGE_SIZE))
+
+
+class PageQuery(BaseModel):
+    """`page` and `page_size`, for every list; lists add their own filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Clamped to 1-100.")
+
+    @field_validator("page_size")
+    @classmethod
+    def _clamp(cls, value: int) -> int:
+        return clamp_page_size(value)
+
+    def page_request(self) -> PageRequest:
+        return PageRequest(page=self.page, page_size=self.page_size)
+
+    def link_params(self) -> dict[str, Any]:
+        """The other query parameters, for the links to carry along."""
+        return self.model_dump(exclude_unset=True, exclude={"page", "page_size"})
+
+
+class PageHeaders(BaseModel):
+    link: str = Field(description="RFC 8288 links: first, prev, next, last.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,96 +1,111 @@
-"""Access tokens: issuing, verifying, and the `require_auth` decorator."""
+"""Who is calling: the `authenticate` hook and the markers views declare their needs with.
+
+A view marked `require_auth` runs only for a valid access token of an existing
+user whose session is not revoked; `require_admin` also needs the admin role;
+`optional_auth` lets anonymous callers through with no principal. The hook runs
+before the body is read, so an anonymous client learns nothing else first.
+"""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-import jwt
 from quart import current_app, g, request
 from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE
 
-from .errors import unauthorized
+from .auth.sessions import session_user
+from .database import db_session
+from .errors import APIError, unauthorized
+from .tokens import decode_access_token
+from .users.models import User
 
-ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["iss", "sub", "iat", "exp", "jti"]
 BEARER_SCHEME = "bearer"
+ACCESS_ATTRIBUTE = "_quart_tasks_access"
 
+Access = Literal["user", "admin", "optional"]
 V = TypeVar("V", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a verified token speaks for."""
+    """The caller: a user, and the login session their token belongs to."""
 
-    subject: str
+    user: User
+    family_id: str
     token_id: str
 
+    @property
+    def user_id(self) -> int:
+        return self.user.id
 
-def issue_access_token(subject: str) -> tuple[str, int]:
-    """A signed access token for `subject` and its lifetime in seconds."""
-    config = current_app.config
-    lifetime: int = config["JWT_EXP_SECONDS"]
-    now = int(time.time())
-    claims = {
-        "iss": config["JWT_ISSUER"],
-        "sub": subject,
-        "iat": now,
-        "exp": now + lifetime,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, config["SECRET_KEY"], algorithm=ALGORITHM), lifetime
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
 
 
-def verify_access_token(token: str) -> Principal:
-    """The token's principal, or a 401 `APIError` saying why it is refused.
+def _mark(access: Access, security: list[dict[str, list[str]]]) -> Callable[[V], V]:
+    def decorator(view: V) -> V:
+        setattr(view, ACCESS_ATTRIBUTE, access)
+        setattr(view, QUART_SCHEMA_SECURITY_ATTRIBUTE, security)
+        return view
 
-    The algorithm comes from the server, never from the token's header, so
-    `alg: none` and algorithm-confusion tokens fail the signature check.
-    """
-    config = current_app.config
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            config["SECRET_KEY"],
-            algorithms=[ALGORITHM],
-            issuer=config["JWT_ISSUER"],
-            options={"require": REQUIRED_CLAIMS},
-        )
-    except jwt.ExpiredSignatureError:
-        raise unauthorized("Token expired", invalid_token=True) from None
-    except jwt.InvalidTokenError:
-        raise unauthorized("Invalid token", invalid_token=True) from None
-    subject, token_id = claims["sub"], claims["jti"]
-    if not isinstance(token_id, str) or subject != config["API_USER"]:
-        raise unauthorized("Invalid token", invalid_token=True)
-    return Principal(subject=subject, token_id=token_id)
+    return decorator
 
 
-def bearer_token() -> str:
-    """The token of the `Authorization: Bearer` header, or a 401."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+require_auth = _mark("user", [{BEARER_SCHEME: []}])
+require_admin = _mark("admin", [{BEARER_SCHEME: []}])
+optional_auth = _mark("optional", [{BEARER_SCHEME: []}, {}])
+
+
+def view_access(view: Any) -> Access | None:
+    access: Access | None = getattr(view, ACCESS_ATTRIBUTE, None)
+    return access
+
+
+def bearer_token() -> str | None:
+    """The token of the `Authorization: Bearer` header; None when there is no header."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise unauthorized("Missing Bearer token")
+        raise unauthorized("Authorization must be 'Bearer <token>'")
     return token
 
 
+async def authenticate() -> None:
+    access = view_access(current_app.view_functions.get(request.endpoint or ""))
+    if access is None:
+        return
+    g.principal = None
+    token = bearer_token()
+    if token is None:
+        if access == "optional":
+            return
+        raise unauthorized("Missing Bearer token")
+    claims = decode_access_token(token)
+    user = await session_user(db_session(), claims.user_id, claims.family_id)
+    if user is None:
+        raise unauthorized("Session ended or user removed", invalid_token=True)
+    g.principal = Principal(user=user, family_id=claims.family_id, token_id=claims.token_id)
+    if access == "admin" and not user.is_admin:
+        raise forbidden()
+
+
+def forbidden(message: str = "Only an admin may do this") -> APIError:
+    return APIError(403, "forbidden", message)
+
+
 def current_principal() -> Principal:
-    principal: Principal = g.principal
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        raise RuntimeError("no authenticated caller: is the view marked require_auth?")
     return principal
 
 
-def require_auth(view: V) -> V:
-    """Mark a view as needing a valid bearer token, which `authenticate` checks."""
-    setattr(view, QUART_SCHEMA_SECURITY_ATTRIBUTE, [{BEARER_SCHEME: []}])
-    return view
-
-
-def authenticate() -> None:
-    """Verify the bearer token of a request whose view is marked by `require_auth`."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, QUART_SCHEMA_SECURITY_ATTRIBUTE, None):
-        g.principal = verify_access_token(bearer_token())
+def optional_principal() -> Principal | None:
+    principal: Principal | None = g.get("principal")
+    return principal

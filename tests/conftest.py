@@ -1,16 +1,20 @@
-"""Fixtures: an app on a fresh database per test, a client, and a logged-in caller.
+"""Fixtures: an app on a fresh database per test, a client, and logged-in callers.
 
-`TEST_DATABASE_URL` picks the database (in-memory SQLite when unset); the same
-suite runs on both.
+`TEST_DATABASE_URL` picks the database (a SQLite file per test when unset); the
+same suite runs on both.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from quart import Quart
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
@@ -20,29 +24,50 @@ from quart_tasks.models import Base, Task
 from .live import fresh_database_url, running_server
 from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
 
+ADMIN = {"username": "admin", "password": "admin"}
+Login = Callable[[str, str], Awaitable[dict[str, Any]]]
+
 
 def app_database(app: Quart) -> Database:
     db: Database = app.extensions["database"]
     return db
 
 
+def settings_for_test(tmp_path: Path, **overrides: Any) -> TestingConfig:
+    """Settings for a test: its own database, cheap password hashing, its own counters."""
+    settings: dict[str, Any] = {
+        "DATABASE_URL": TEST_DATABASE_URL or f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "API_USER": ADMIN["username"],
+        "API_PASS": ADMIN["password"],
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 8,
+        "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
+    settings.update(overrides)
+    return TestingConfig(**settings)
+
+
+async def reset_schema(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.run_sync(Base.metadata.create_all)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
-def config() -> TestingConfig:
-    return TestingConfig(
-        DATABASE_URL=TEST_DATABASE_URL or "sqlite+aiosqlite:///:memory:",
-        SECRET_KEY=TEST_SECRET_KEY,
-        API_USER="admin",
-        API_PASS="admin",
-    )
+def config(tmp_path: Path) -> TestingConfig:
+    return settings_for_test(tmp_path)
 
 
 @pytest.fixture
 async def app(config: TestingConfig) -> AsyncIterator[Quart]:
+    await reset_schema(config.DATABASE_URL)
     app = create_app(config)
     async with app.test_app():
-        async with app_database(app).engine.begin() as connection:  # type: ignore[union-attr]
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.run_sync(Base.metadata.create_all)
         yield app
 
 
@@ -52,16 +77,55 @@ def client(app: Quart) -> Client:
 
 
 @pytest.fixture
-async def token(client: Client) -> str:
-    response = await client.post("/api/login", json={"username": "admin", "password": "admin"})
-    assert response.status_code == 200
-    body = await response.get_json()
-    return str(body["access_token"])
+def login(client: Client) -> Login:
+    async def log_in(username: str, password: str) -> dict[str, Any]:
+        response = await client.post(
+            "/api/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, await response.get_data()
+        body: dict[str, Any] = await response.get_json()
+        return body
+
+    return log_in
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 @pytest.fixture
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+async def admin_auth(login: Login) -> dict[str, str]:
+    return bearer(await login(ADMIN["username"], ADMIN["password"]))
+
+
+@pytest.fixture
+def make_user(client: Client, admin_auth: dict[str, str], login: Login) -> Login:
+    """Create a user through the API and log them in: their login response."""
+
+    async def make(username: str, password: str = "correct horse battery") -> dict[str, Any]:
+        response = await client.post(
+            "/api/users", json={"username": username, "password": password}, headers=admin_auth
+        )
+        assert response.status_code == 201, await response.get_data()
+        return await login(username, password)
+
+    return make
+
+
+@pytest.fixture
+async def alice_tokens(make_user: Login) -> dict[str, Any]:
+    return await make_user("alice")
+
+
+@pytest.fixture
+def auth(alice_tokens: dict[str, Any]) -> dict[str, str]:
+    """A regular user's headers: most tests act as alice."""
+    return bearer(alice_tokens)
+
+
+@pytest.fixture
+def token(alice_tokens: dict[str, Any]) -> str:
+    return str(alice_tokens["access_token"])
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from quart import Quart
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from quart_tasks import config as settings
 from quart_tasks.database import Database, create_engine
-from quart_tasks.models import Task
+from quart_tasks.models import Task, User
 
 from .support import TEST_DATABASE_URL
 
@@ -39,7 +39,8 @@ async def test_timestamps_come_back_aware_utc(app: Quart) -> None:
     paris = timezone(timedelta(hours=1))
     written = datetime(2026, 11, 24, 10, 30, 0, 123456, tzinfo=paris)
     async with database.sessionmaker() as session:  # type: ignore[misc]
-        task = Task(title="tz", done=False, created_at=written, updated_at=written)
+        owner = await session.scalar(select(User.id))
+        task = Task(owner_id=owner, title="tz", done=False, created_at=written, updated_at=written)
         session.add(task)
         await session.commit()
         task_id = task.id

@@ -51,6 +51,11 @@ def test_swagger_ui_lists_every_operation_offline(live_server: str) -> None:
     operations = set(re.findall(r'opblock-summary-method">(\w+)</span>.*?data-path="([^"]+)"', dom))
     assert operations == {
         ("POST", "/api/login"),
+        ("POST", "/api/token/refresh"),
+        ("POST", "/api/logout"),
+        ("POST", "/api/users"),
+        ("GET", "/api/users"),
+        ("GET", "/api/users/me"),
         ("GET", "/api/tasks"),
         ("POST", "/api/tasks"),
         ("GET", "/api/tasks/{task_id}"),

@@ -14,9 +14,16 @@ class LoginRequest(BaseModel):
     password: Credential
 
 
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
+
+
 class TokenResponse(BaseModel):
-    """A bearer access token."""
+    """An access token, and the refresh token that gets the next one."""
 
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+    refresh_token: str

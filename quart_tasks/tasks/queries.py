@@ -1,4 +1,4 @@
-"""Every statement the tasks routes run."""
+"""Every statement the tasks routes run, each scoped to its caller (see `scope`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..database import utcnow
 from ..errors import APIError, not_found
+from ..ids import MAX_BIG_ID
 from ..pagination import PageRequest
+from ..security import Principal
 from .models import Task
+from .scope import listed_for, reachable_by
 
 SORT_ORDERS: dict[str, tuple[UnaryExpression[Any], ...]] = {
     "id_desc": (Task.id.desc(),),
@@ -24,9 +27,6 @@ SORT_ORDERS: dict[str, tuple[UnaryExpression[Any], ...]] = {
 }
 
 
-MAX_TASK_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and must not reach the driver
-
-
 def task_not_found() -> APIError:
     return not_found("Task not found")
 
@@ -35,9 +35,10 @@ def task_not_found() -> APIError:
 class TaskFilter:
     done: bool | None = None
     title_contains: str | None = None
+    owner: str | None = None
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
+    def conditions(self, caller: Principal) -> list[ColumnElement[bool]]:
+        conditions = listed_for(caller, self.owner)
         if self.done is not None:
             conditions.append(Task.done.is_(self.done))
         if self.title_contains:
@@ -46,10 +47,10 @@ class TaskFilter:
 
 
 async def list_tasks(
-    session: AsyncSession, filters: TaskFilter, sort: str, page: PageRequest
+    session: AsyncSession, caller: Principal, filters: TaskFilter, sort: str, page: PageRequest
 ) -> tuple[Sequence[Task], int]:
     """One page of the tasks that match, and how many match in all."""
-    conditions = filters.conditions()
+    conditions = filters.conditions(caller)
     total = await session.scalar(select(func.count()).select_from(Task).where(*conditions))
     tasks = await session.scalars(
         select(Task)
@@ -61,34 +62,38 @@ async def list_tasks(
     return tasks.all(), total or 0
 
 
-async def fetch_task(session: AsyncSession, task_id: int) -> Task:
-    task = await session.get(Task, task_id) if task_id <= MAX_TASK_ID else None
+async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> Task:
+    if task_id > MAX_BIG_ID:  # cannot exist, and must not reach the driver
+        raise task_not_found()
+    task = await session.scalar(select(Task).where(Task.id == task_id, *reachable_by(caller)))
     if task is None:
         raise task_not_found()
     return task
 
 
-async def create_task(session: AsyncSession, *, title: str, done: bool) -> Task:
+async def create_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
     now = utcnow()
-    task = Task(title=title, done=done, created_at=now, updated_at=now)
+    task = Task(owner_id=caller.user_id, title=title, done=done, created_at=now, updated_at=now)
     session.add(task)
     await session.commit()
     return task
 
 
-async def update_task(session: AsyncSession, task_id: int, changes: Mapping[str, Any]) -> Task:
+async def update_task(
+    session: AsyncSession, caller: Principal, task_id: int, changes: Mapping[str, Any]
+) -> Task:
     """Apply `changes`; `updated_at` moves only when a value actually changes."""
-    task = await fetch_task(session, task_id)
+    task = await fetch_task(session, caller, task_id)
     for field, value in changes.items():
         setattr(task, field, value)
     await session.commit()
     return task
 
 
-async def delete_task(session: AsyncSession, task_id: int) -> None:
-    if task_id > MAX_TASK_ID:
+async def delete_task(session: AsyncSession, caller: Principal, task_id: int) -> None:
+    if task_id > MAX_BIG_ID:
         raise task_not_found()
-    result = await session.execute(delete(Task).where(Task.id == task_id))
+    result = await session.execute(delete(Task).where(Task.id == task_id, *reachable_by(caller)))
     await session.commit()
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise task_not_found()

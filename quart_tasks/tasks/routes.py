@@ -11,13 +11,13 @@ from quart_schema import (
 )
 
 from ..database import db_session
+from ..errors import ErrorResponse
 from ..openapi import NoContent
-from ..pagination import PageRequest, link_header
-from ..security import require_auth
+from ..pagination import PageHeaders, link_header
+from ..security import current_principal, require_auth
 from . import queries
 from .schemas import (
     CreatedHeaders,
-    PageHeaders,
     TaskCreate,
     TaskListQuery,
     TaskOut,
@@ -35,23 +35,28 @@ TASK_URL = "/tasks/<int:task_id>"
 @require_auth
 @validate_querystring(TaskListQuery)
 @validate_response(TaskPage, 200, PageHeaders)
+@document_response(ErrorResponse, 403)
 async def list_tasks(query_args: TaskListQuery) -> tuple[TaskPage, int, PageHeaders]:
     """List tasks, a page at a time.
 
     Filter with `done` and `q`, order with `sort`; the `Link` header points
     at the first, previous, next and last pages.
     """
-    page = PageRequest(page=query_args.page, page_size=query_args.page_size)
-    filters = queries.TaskFilter(done=query_args.done_filter, title_contains=query_args.q)
-    items, total = await queries.list_tasks(db_session(), filters, query_args.sort, page)
+    page = query_args.page_request()
+    filters = queries.TaskFilter(
+        done=query_args.done_filter, title_contains=query_args.q, owner=query_args.owner
+    )
+    items, total = await queries.list_tasks(
+        db_session(), current_principal(), filters, query_args.sort, page
+    )
     body = TaskPage(
         items=[TaskOut.model_validate(task) for task in items],
         page=page.page,
         page_size=page.page_size,
         total=total,
     )
-    params = query_args.model_dump(exclude_unset=True, exclude={"page", "page_size"})
-    return body, 200, PageHeaders(link=link_header(request.path, params, page, total))
+    link = link_header(request.path, query_args.link_params(), page, total)
+    return body, 200, PageHeaders(link=link)
 
 
 @tasks.post("/tasks")
@@ -60,7 +65,9 @@ async def list_tasks(query_args: TaskListQuery) -> tuple[TaskPage, int, PageHead
 @validate_response(TaskOut, 201, CreatedHeaders)
 async def create_task(data: TaskCreate) -> tuple[TaskOut, int, CreatedHeaders]:
     """Create a task."""
-    task = await queries.create_task(db_session(), title=data.title, done=data.done)
+    task = await queries.create_task(
+        db_session(), current_principal(), title=data.title, done=data.done
+    )
     location = url_for("tasks.get_task", task_id=task.id)
     return TaskOut.model_validate(task), 201, CreatedHeaders(location=location)
 
@@ -70,7 +77,9 @@ async def create_task(data: TaskCreate) -> tuple[TaskOut, int, CreatedHeaders]:
 @validate_response(TaskOut)
 async def get_task(task_id: int) -> TaskOut:
     """Read a task."""
-    return TaskOut.model_validate(await queries.fetch_task(db_session(), task_id))
+    return TaskOut.model_validate(
+        await queries.fetch_task(db_session(), current_principal(), task_id)
+    )
 
 
 @tasks.put(TASK_URL)
@@ -79,7 +88,7 @@ async def get_task(task_id: int) -> TaskOut:
 @validate_response(TaskOut)
 async def replace_task(task_id: int, data: TaskReplace) -> TaskOut:
     """Replace a task: both `title` and `done` are required."""
-    task = await queries.update_task(db_session(), task_id, data.model_dump())
+    task = await queries.update_task(db_session(), current_principal(), task_id, data.model_dump())
     return TaskOut.model_validate(task)
 
 
@@ -89,7 +98,7 @@ async def replace_task(task_id: int, data: TaskReplace) -> TaskOut:
 @validate_response(TaskOut)
 async def patch_task(task_id: int, data: TaskPatch) -> TaskOut:
     """Change some of a task's fields; `{}` changes nothing."""
-    task = await queries.update_task(db_session(), task_id, data.changes())
+    task = await queries.update_task(db_session(), current_principal(), task_id, data.changes())
     return TaskOut.model_validate(task)
 
 
@@ -98,5 +107,5 @@ async def patch_task(task_id: int, data: TaskPatch) -> TaskOut:
 @document_response(NoContent, 204)
 async def delete_task(task_id: int) -> Response:
     """Delete a task."""
-    await queries.delete_task(db_session(), task_id)
+    await queries.delete_task(db_session(), current_principal(), task_id)
     return Response("", status=204)

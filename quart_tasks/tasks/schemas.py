@@ -16,8 +16,9 @@ from pydantic import (
     field_validator,
 )
 
-from ..pagination import DEFAULT_PAGE_SIZE, clamp_page_size
+from ..pagination import PageQuery
 from ..timestamps import Timestamp
+from ..users.models import USERNAME_MAX_LENGTH
 from .models import TITLE_MAX_LENGTH
 
 Title = Annotated[
@@ -31,7 +32,6 @@ DoneFilter = Annotated[
     Literal["true", "false", "1", "0", "yes", "no"],
     BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value),
 ]
-MAX_PAGE = 1_000_000_000
 
 
 class Strict(BaseModel):
@@ -65,19 +65,18 @@ class TaskPatch(Strict):
         return self.model_dump(exclude_unset=True)
 
 
-class TaskListQuery(Strict):
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
-    page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Clamped to 1-100.")
+class TaskListQuery(PageQuery):
     done: DoneFilter | None = None
     sort: SortOrder = "id_desc"
     q: str | None = Field(
         default=None, max_length=TITLE_MAX_LENGTH, description="Case-insensitive title substring."
     )
 
-    @field_validator("page_size")
-    @classmethod
-    def _clamp(cls, value: int) -> int:
-        return clamp_page_size(value)
+    owner: str | None = Field(
+        default=None,
+        max_length=USERNAME_MAX_LENGTH,
+        description="Admins only: a username, or `*` for every owner. Default: the caller.",
+    )
 
     @property
     def done_filter(self) -> bool | None:
@@ -103,10 +102,6 @@ class TaskPage(BaseModel):
     page: int
     page_size: int
     total: int
-
-
-class PageHeaders(BaseModel):
-    link: str = Field(description="RFC 8288 links: first, prev, next, last.")
 
 
 class CreatedHeaders(BaseModel):

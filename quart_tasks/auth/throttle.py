@@ -1,0 +1,78 @@
+"""Failed logins, counted per username and per client address.
+
+The counters live in Redis when `REDIS_URL` is set, so every instance and
+worker shares them, and in process otherwise. Only failures count: a client
+that logs in correctly is never slowed down by its own successes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from quart import Quart, current_app
+
+from ..errors import APIError
+
+logger = logging.getLogger(__name__)
+
+
+def too_many_attempts(retry_after: int) -> APIError:
+    return APIError(
+        429,
+        "rate_limited",
+        "Too many failed logins; try again later",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+class LoginThrottle:
+    def __init__(
+        self, storage: Storage, per_username: RateLimitItem, per_address: RateLimitItem
+    ) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._limits = (("username", per_username), ("address", per_address))
+
+    async def check(self, username_key: str, address: str) -> None:
+        """Raise 429 with `Retry-After` when either counter is spent."""
+        try:
+            for (kind, item), value in zip(self._limits, (username_key, address), strict=True):
+                if not await self._limiter.test(item, "login", kind, value):
+                    stats = await self._limiter.get_window_stats(item, "login", kind, value)
+                    raise too_many_attempts(max(1, math.ceil(stats.reset_time - time.time())))
+        except APIError:
+            raise
+        except Exception:  # the counters' store is down: let logins through, loudly
+            logger.exception("login throttle unavailable; not limiting")
+
+    async def record_failure(self, username_key: str, address: str) -> None:
+        try:
+            for (kind, item), value in zip(self._limits, (username_key, address), strict=True):
+                await self._limiter.hit(item, "login", kind, value)
+        except Exception:
+            logger.exception("login throttle unavailable; failure not counted")
+
+
+def init_login_throttle(app: Quart) -> None:
+    config = app.config
+    storage: Storage
+    if config["REDIS_URL"]:
+        storage = RedisStorage(
+            f"async+{config['REDIS_URL']}", key_prefix=config["RATE_LIMIT_KEY_PREFIX"]
+        )
+    else:
+        storage = MemoryStorage()
+    app.extensions["login_throttle"] = LoginThrottle(
+        storage,
+        per_username=parse(config["LOGIN_FAILURES_PER_USERNAME"]),
+        per_address=parse(config["LOGIN_FAILURES_PER_ADDRESS"]),
+    )
+
+
+def login_throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    return throttle

@@ -1,0 +1,119 @@
+"""Access tokens: HS256 JWTs signed with the current key and checked against every listed key.
+
+Each key is named in the token's `kid` header by a fingerprint of the secret, so
+rolling a new `SECRET_KEY` out while the old one stays in `SECRET_KEY_FALLBACKS`
+logs nobody out, and removing the old one retires its tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from quart import Quart, current_app
+
+from .errors import unauthorized
+from .ids import MAX_BIG_ID
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["iss", "sub", "iat", "exp", "jti", "fam"]
+
+
+def key_id(secret: str) -> str:
+    return hmac.new(secret.encode(), b"quart-tasks signing key", hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    signing_key_id: str
+    keys: Mapping[str, str]  # kid -> secret
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> KeyRing:
+        current: str = config["SECRET_KEY"]
+        fallbacks = [
+            key.strip() for key in config["SECRET_KEY_FALLBACKS"].split(",") if key.strip()
+        ]
+        keys = {key_id(secret): secret for secret in [*fallbacks, current]}
+        return cls(signing_key_id=key_id(current), keys=keys)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    family_id: str
+    token_id: str
+
+
+def init_tokens(app: Quart) -> None:
+    app.extensions["key_ring"] = KeyRing.from_config(app.config)
+
+
+def _key_ring() -> KeyRing:
+    ring: KeyRing = current_app.extensions["key_ring"]
+    return ring
+
+
+def issue_access_token(user_id: int, role: str, family_id: str) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    config = current_app.config
+    ring = _key_ring()
+    lifetime: int = config["JWT_EXP_SECONDS"]
+    now = int(time.time())
+    claims = {
+        "iss": config["JWT_ISSUER"],
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+        "fam": family_id,
+        "role": role,
+    }
+    token = jwt.encode(
+        claims,
+        ring.keys[ring.signing_key_id],
+        algorithm=ALGORITHM,
+        headers={"kid": ring.signing_key_id},
+    )
+    return token, lifetime
+
+
+def decode_access_token(token: str) -> AccessClaims:
+    """The token's claims, or a 401 `APIError` saying why it is refused.
+
+    The algorithm comes from the server, never from the token, so `alg: none`
+    and algorithm-confusion tokens fail; so does any `kid` not on the ring.
+    """
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        secret = _key_ring().keys.get(kid) if isinstance(kid, str) else None
+        if secret is None:
+            raise jwt.InvalidKeyError("unknown key id")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=current_app.config["JWT_ISSUER"],
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthorized("Token expired", invalid_token=True) from None
+    except jwt.PyJWTError:
+        raise unauthorized("Invalid token", invalid_token=True) from None
+    subject, family_id, token_id = claims["sub"], claims["fam"], claims["jti"]
+    if not (
+        isinstance(subject, str)
+        and subject.isascii()
+        and subject.isdigit()
+        and int(subject) <= MAX_BIG_ID
+        and isinstance(family_id, str)
+        and isinstance(token_id, str)
+    ):
+        raise unauthorized("Invalid token", invalid_token=True)
+    return AccessClaims(user_id=int(subject), family_id=family_id, token_id=token_id)

@@ -1,0 +1,33 @@
+"""The `API_USER` account: created as admin when missing, never overwritten."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from ..errors import APIError
+from .passwords import Passwords
+from .queries import create_user, find_user
+
+logger = logging.getLogger(__name__)
+
+
+async def ensure_bootstrap_admin(
+    engine: AsyncEngine, passwords: Passwords, config: Mapping[str, Any]
+) -> bool:
+    """Create the `API_USER` admin if no user has that name; True if it was created."""
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        if await find_user(session, config["API_USER"]) is not None:
+            return False
+        password_hash = await passwords.hash(config["API_PASS"])
+        try:
+            await create_user(
+                session, username=config["API_USER"], password_hash=password_hash, role="admin"
+            )
+        except APIError:  # another worker created it first
+            return False
+    logger.info("created the admin account %r", config["API_USER"])
+    return True

@@ -1,0 +1,54 @@
+"""Every statement about users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import APIError
+from ..pagination import PageRequest
+from .models import Role, User, username_key
+
+
+def username_taken() -> APIError:
+    return APIError(409, "conflict", "That username is taken")
+
+
+async def find_user(session: AsyncSession, username: str) -> User | None:
+    result = await session.scalars(select(User).where(User.username_key == username_key(username)))
+    return result.one_or_none()
+
+
+async def create_user(
+    session: AsyncSession, *, username: str, password_hash: str, role: Role = "user"
+) -> User:
+    """Add a user; a username that differs from a taken one only in case is taken too."""
+    user = User(
+        username=username,
+        username_key=username_key(username),
+        password_hash=password_hash,
+        role=role,
+    )
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise username_taken() from None
+    return user
+
+
+async def set_password_hash(session: AsyncSession, user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    await session.commit()
+
+
+async def list_users(session: AsyncSession, page: PageRequest) -> tuple[Sequence[User], int]:
+    total = await session.scalar(select(func.count()).select_from(User))
+    users = await session.scalars(
+        select(User).order_by(User.id).limit(page.page_size).offset(page.offset)
+    )
+    return users.all(), total or 0

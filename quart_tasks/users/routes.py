@@ -1,0 +1,79 @@
+"""`/api/users`: registration, the caller's own account, and the list for admins."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, request
+from quart_schema import (
+    document_response,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
+
+from ..database import db_session
+from ..errors import ErrorResponse, unauthorized
+from ..pagination import PageHeaders, link_header
+from ..security import (
+    current_principal,
+    forbidden,
+    optional_auth,
+    optional_principal,
+    require_admin,
+    require_auth,
+)
+from . import queries
+from .passwords import passwords
+from .schemas import UserCreate, UserListQuery, UserOut, UserPage
+
+users = Blueprint("users", __name__)
+
+
+@users.post("/users")
+@optional_auth
+@validate_request(UserCreate)
+@validate_response(UserOut, 201)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 409)
+async def create_user(data: UserCreate) -> tuple[UserOut, int]:
+    """Create a user account.
+
+    Admins may always; anyone may while `REGISTRATION_OPEN` is true.
+    """
+    if not current_app.config["REGISTRATION_OPEN"]:
+        caller = optional_principal()
+        if caller is None:
+            raise unauthorized("Registration is closed: an admin must create accounts")
+        if not caller.is_admin:
+            raise forbidden("Registration is closed: an admin must create accounts")
+    session = db_session()
+    if await queries.find_user(session, data.username) is not None:
+        raise queries.username_taken()  # before paying for a hash
+    password_hash = await passwords().hash(data.password)
+    user = await queries.create_user(session, username=data.username, password_hash=password_hash)
+    return UserOut.model_validate(user), 201
+
+
+@users.get("/users/me")
+@require_auth
+@validate_response(UserOut)
+async def me() -> UserOut:
+    """The caller's own account."""
+    return UserOut.model_validate(current_principal().user)
+
+
+@users.get("/users")
+@require_admin
+@validate_querystring(UserListQuery)
+@validate_response(UserPage, 200, PageHeaders)
+async def list_users(query_args: UserListQuery) -> tuple[UserPage, int, PageHeaders]:
+    """List every user, a page at a time (admins only)."""
+    page = query_args.page_request()
+    items, total = await queries.list_users(db_session(), page)
+    body = UserPage(
+        items=[UserOut.model_validate(user) for user in items],
+        page=page.page,
+        page_size=page.page_size,
+        total=total,
+    )
+    link = link_header(request.path, query_args.link_params(), page, total)
+    return body, 200, PageHeaders(link=link)

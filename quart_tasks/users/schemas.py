@@ -1,0 +1,54 @@
+"""What the users routes accept and return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+
+from ..pagination import PageQuery
+from ..timestamps import Timestamp
+from .models import USERNAME_MAX_LENGTH
+from .passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+Username = Annotated[
+    StrictStr,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=USERNAME_MAX_LENGTH),
+    Field(description="Letters, digits, '.', '_' and '-'; unique whatever the case."),
+]
+Password = Annotated[
+    StrictStr,
+    StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    Field(description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters."),
+]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    password: Password
+
+
+class UserOut(BaseModel):
+    """A user. The password is never returned."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: Literal["user", "admin"]
+    created_at: Timestamp
+
+
+class UserListQuery(PageQuery):
+    pass
+
+
+class UserPage(BaseModel):
+    """A page of users."""
+
+    items: list[UserOut]
+    page: int
+    page_size: int
+    total: int

@@ -136,6 +136,17 @@ def db_session() -> AsyncSession:
     return session
 
 
+async def release_connection(session: AsyncSession) -> None:
+    """End the session's read-only transaction, handing its connection back to the pool.
+
+    Call it before slow work that needs no database (password hashing): a burst
+    of such requests would otherwise hold every pooled connection while they
+    wait, and starve requests that need one for milliseconds. Loaded objects
+    stay usable (`expire_on_commit=False`).
+    """
+    await session.commit()
+
+
 async def _close_request_session(_exc: BaseException | None) -> None:
     session: AsyncSession | None = g.pop("db_session", None)
     if session is not None:

@@ -6,6 +6,7 @@ same suite runs on both.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -58,6 +59,16 @@ async def reset_schema(database_url: str) -> None:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def serving(config: TestingConfig, *, fresh_schema: bool = True) -> AsyncIterator[Quart]:
+    """An app for `config`, started as Hypercorn would start it (before/after serving)."""
+    if fresh_schema:
+        await reset_schema(config.DATABASE_URL)
+    app = create_app(config)
+    async with app.test_app():
+        yield app
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> TestingConfig:
     return settings_for_test(tmp_path)
@@ -65,9 +76,7 @@ def config(tmp_path: Path) -> TestingConfig:
 
 @pytest.fixture
 async def app(config: TestingConfig) -> AsyncIterator[Quart]:
-    await reset_schema(config.DATABASE_URL)
-    app = create_app(config)
-    async with app.test_app():
+    async with serving(config) as app:
         yield app
 
 

@@ -1,14 +1,16 @@
 """Migrations own the schema: applied to an empty database they give exactly the models."""
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -59,3 +61,40 @@ def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
         command.downgrade(config, "base")
 
         assert table_names(url) == {"alembic_version"}
+
+
+def test_tasks_from_before_users_are_given_to_the_bootstrap_admin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_USER", "boss")
+    monkeypatch.setenv("API_PASS", "boss password")
+    monkeypatch.setenv("ARGON2_MEMORY_KIB", "8")
+    with fresh_database_url(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0001")
+        asyncio.run(_on_connection(url, _insert_an_old_task))
+
+        command.upgrade(config, "head")
+
+        owners = asyncio.run(_on_connection(url, _task_owners))
+    assert owners == [("an old task", "boss", "admin")]
+
+
+def _insert_an_old_task(connection: Connection) -> None:
+    now = datetime.now(UTC)
+    stamp = now.replace(tzinfo=None) if connection.dialect.name == "sqlite" else now
+    connection.execute(
+        text(
+            "INSERT INTO tasks (title, done, created_at, updated_at) "
+            "VALUES ('an old task', false, :now, :now)"
+        ),
+        {"now": stamp},
+    )
+    connection.commit()
+
+
+def _task_owners(connection: Connection) -> list[tuple[str, str, str]]:
+    rows = connection.execute(
+        text("SELECT t.title, u.username, u.role FROM tasks t JOIN users u ON u.id = t.owner_id")
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, current_app, request
 from quart_schema import document_response, validate_request, validate_response
 
-from ..database import db_session
+from ..database import db_session, release_connection
 from ..errors import ErrorResponse, unauthorized
 from ..openapi import NoContent
 from ..security import current_principal, require_auth
@@ -44,6 +44,7 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
     await throttle.check(key, address)
     session = db_session()
     user = await find_user(session, data.username)
+    await release_connection(session)
     hashes = passwords()
     if not await hashes.verify(user.password_hash if user else None, data.password):
         await throttle.record_failure(key, address)

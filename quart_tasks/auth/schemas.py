@@ -17,7 +17,7 @@ class LoginRequest(BaseModel):
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
+    refresh_token: Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024)]
 
 
 class TokenResponse(BaseModel):

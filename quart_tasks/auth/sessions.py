@@ -47,6 +47,7 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
     if row is None:
         raise unauthorized("Invalid refresh token", invalid_token=True)
     token, family, user = row
+    family_id = family.id  # the rollback below expires the loaded objects
     if family.revoked_at is not None:
         raise unauthorized("Refresh token revoked", invalid_token=True)
     now = utcnow()
@@ -59,11 +60,11 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
-        await revoke_family(session, family.id)
+        await revoke_family(session, family_id)
         raise unauthorized("Refresh token reused: the session is revoked", invalid_token=True)
-    successor = _add_refresh_token(session, family.id, lifetime)
+    successor = _add_refresh_token(session, family_id, lifetime)
     await session.commit()
-    return user, family.id, successor
+    return user, family_id, successor
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:

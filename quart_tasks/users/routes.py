@@ -10,7 +10,7 @@ from quart_schema import (
     validate_response,
 )
 
-from ..database import db_session
+from ..database import db_session, release_connection
 from ..errors import ErrorResponse, unauthorized
 from ..pagination import PageHeaders, link_header
 from ..security import (
@@ -48,6 +48,7 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
     session = db_session()
     if await queries.find_user(session, data.username) is not None:
         raise queries.username_taken()  # before paying for a hash
+    await release_connection(session)
     password_hash = await passwords().hash(data.password)
     user = await queries.create_user(session, username=data.username, password_hash=password_hash)
     return UserOut.model_validate(user), 201

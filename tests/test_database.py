@@ -69,17 +69,29 @@ async def test_a_naive_timestamp_is_refused(app: Quart) -> None:
             await session.commit()
 
 
-@pytest.mark.skipif(TEST_DATABASE_URL is None, reason="PostgreSQL only: TEST_DATABASE_URL is unset")
-async def test_postgresql_stores_timestamptz(app: Quart) -> None:
+async def test_timestamps_are_stored_in_utc(app: Quart) -> None:
+    """PostgreSQL keeps a timestamptz; SQLite, which has no such type, keeps UTC text."""
     database: Database = app.extensions["database"]
-    async with database.engine.connect() as connection:  # type: ignore[union-attr]
-        column_type = (
-            await connection.execute(
-                text(
-                    "SELECT data_type FROM information_schema.columns "
-                    "WHERE table_name = 'tasks' AND column_name = 'created_at'"
+    paris = timezone(timedelta(hours=1))
+    async with database.sessionmaker() as session:  # type: ignore[misc]
+        owner = await session.scalar(select(User.id))
+        written = datetime(2026, 11, 24, 10, 30, 0, 123456, tzinfo=paris)
+        session.add(Task(owner_id=owner, title="t", created_at=written, updated_at=written))
+        await session.commit()
+        raw = (await session.execute(text("SELECT created_at FROM tasks"))).scalar()
+        column_type = None
+        if session.bind.dialect.name == "postgresql":
+            column_type = (
+                await session.execute(
+                    text(
+                        "SELECT data_type FROM information_schema.columns "
+                        "WHERE table_name = 'tasks' AND column_name = 'created_at'"
+                    )
                 )
-            )
-        ).scalar()
+            ).scalar()
 
-    assert column_type == "timestamp with time zone"
+    if TEST_DATABASE_URL is None:
+        assert raw == "2026-11-24 09:30:00.123456"
+    else:
+        assert column_type == "timestamp with time zone"
+        assert raw == datetime(2026, 11, 24, 9, 30, 0, 123456, tzinfo=UTC)

@@ -47,6 +47,9 @@ class Config(BaseSettings):
     LOGIN_FAILURES_PER_USERNAME: str = "5/minute"
     LOGIN_FAILURES_PER_ADDRESS: str = "5/minute"
     RATE_LIMIT_KEY_PREFIX: str = "quart-tasks"
+    IDEMPOTENCY_TTL_SECONDS: int = Field(default=24 * 3600, gt=0)
+    IDEMPOTENCY_WAIT_MS: int = Field(default=2000, gt=0)
+    IDEMPOTENCY_PURGE_EVERY: int = Field(default=100, ge=0)
     REDIS_URL: str | None = None
     CORS_ORIGINS: str = ""
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

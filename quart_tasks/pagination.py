@@ -38,7 +38,7 @@ class PageQuery(BaseModel):
 
     def link_params(self) -> dict[str, Any]:
         """The other query parameters, for the links to carry along."""
-        return self.model_dump(exclude_unset=True, exclude={"page", "page_size"})
+        return self.model_dump(exclude_unset=True, exclude={"page", "page_size", "cursor"})
 
 
 class PageHeaders(BaseModel):
@@ -69,3 +69,8 @@ def link_header(path: str, params: Mapping[str, Any], request: PageRequest, tota
             query = urlencode({**params, "page": pages[rel], "page_size": request.page_size})
             links.append(f'<{path}?{query}>; rel="{rel}"')
     return ", ".join(links)
+
+
+def next_link(path: str, params: Mapping[str, Any], page_size: int) -> str:
+    """The `Link` of a keyset page: only `next` can be known."""
+    return f'<{path}?{urlencode({**params, "page_size": page_size})}>; rel="next"'

@@ -17,11 +17,11 @@ OPERATIONS = {
     ("/api/users", "get"): {200, 400, 401, 403, 500},
     ("/api/users/me", "get"): {200, 401, 500},
     ("/api/tasks", "get"): {200, 400, 401, 403, 500},
-    ("/api/tasks", "post"): {201, 400, 401, 413, 415, 500},
-    ("/api/tasks/{task_id}", "get"): {200, 401, 404, 500},
-    ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 413, 415, 500},
-    ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 413, 415, 500},
-    ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 500},
+    ("/api/tasks", "post"): {201, 400, 401, 409, 413, 415, 422, 500},
+    ("/api/tasks/{task_id}", "get"): {200, 304, 401, 404, 500},
+    ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 412, 413, 415, 500},
+    ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 412, 413, 415, 500},
+    ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 412, 500},
 }
 
 
@@ -106,8 +106,27 @@ def test_bodies_query_and_headers_are_described(spec: dict[str, Any]) -> None:
         "sort",
         "q",
         "owner",
+        "cursor",
     }
     assert "content" not in spec["paths"]["/api/tasks/{task_id}"]["delete"]["responses"]["204"]
+
+
+def test_conditional_and_idempotency_headers_are_described(spec: dict[str, Any]) -> None:
+    task = spec["paths"]["/api/tasks/{task_id}"]
+    create = spec["paths"]["/api/tasks"]["post"]
+
+    def header_names(operation: dict[str, Any]) -> set[str]:
+        return {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+
+    assert header_names(task["get"]) == {"if-none-match"}
+    assert header_names(task["put"]) == header_names(task["patch"]) == {"if-match"}
+    assert header_names(task["delete"]) == {"if-match"}
+    assert header_names(create) == {"idempotency-key"}
+    for operation in (task["get"], task["put"], task["patch"]):
+        assert "etag" in operation["responses"]["200"]["headers"]
+    assert {"etag", "location", "idempotent-replayed"} <= set(create["responses"]["201"]["headers"])
+    listing = spec["paths"]["/api/tasks"]["get"]["responses"]["200"]["content"]
+    assert len(listing["application/json"]["schema"]["anyOf"]) == 2
 
 
 def test_a_patch_field_is_never_null(spec: dict[str, Any]) -> None:

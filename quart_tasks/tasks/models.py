@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import Base, utcnow
@@ -13,12 +13,23 @@ TITLE_MAX_LENGTH = 200
 
 class Task(Base):
     __tablename__ = "tasks"
+    __table_args__ = (
+        # A list is one owner's tasks in one sort order, ties broken by id: each
+        # order has an index that serves its first page, its deep keyset pages
+        # and the `done` filter without a sort step.
+        Index("ix_tasks_owner_id_id", "owner_id", "id"),
+        Index("ix_tasks_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
+        Index("ix_tasks_owner_id_title_id", "owner_id", "title", "id"),
+        # A deleted task's id is never given to a new one, so a stale ETag or
+        # link can never point at a different task.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    owner_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
     done: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,4 +1,8 @@
-"""Every statement the tasks routes run, each scoped to its caller (see `scope`)."""
+"""Every statement the tasks routes run, each scoped to its caller (see `scope`).
+
+Writes that carry an `If-Match` check the version in the UPDATE or DELETE
+itself, so of two clients racing with the same ETag exactly one wins.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, UnaryExpression, delete, func, select
+from sqlalchemy import ColumnElement, case, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..conditional import VersionMatch, precondition_failed
 from ..database import utcnow
 from ..errors import APIError, not_found
 from ..ids import MAX_BIG_ID
@@ -16,15 +21,7 @@ from ..pagination import PageRequest
 from ..security import Principal
 from .models import Task
 from .scope import listed_for, reachable_by
-
-SORT_ORDERS: dict[str, tuple[UnaryExpression[Any], ...]] = {
-    "id_desc": (Task.id.desc(),),
-    "id_asc": (Task.id.asc(),),
-    "created_desc": (Task.created_at.desc(), Task.id.desc()),
-    "created_asc": (Task.created_at.asc(), Task.id.asc()),
-    "updated_desc": (Task.updated_at.desc(), Task.id.desc()),
-    "title_asc": (Task.title.asc(), Task.id.asc()),
-}
+from .sorting import SortOrder
 
 
 def task_not_found() -> APIError:
@@ -46,20 +43,44 @@ class TaskFilter:
         return conditions
 
 
-async def list_tasks(
-    session: AsyncSession, caller: Principal, filters: TaskFilter, sort: str, page: PageRequest
+async def list_page(
+    session: AsyncSession,
+    caller: Principal,
+    filters: TaskFilter,
+    sort: SortOrder,
+    page: PageRequest,
 ) -> tuple[Sequence[Task], int]:
-    """One page of the tasks that match, and how many match in all."""
+    """One page by offset, and how many tasks match in all."""
     conditions = filters.conditions(caller)
     total = await session.scalar(select(func.count()).select_from(Task).where(*conditions))
     tasks = await session.scalars(
         select(Task)
         .where(*conditions)
-        .order_by(*SORT_ORDERS[sort])
+        .order_by(*sort.order_by())
         .limit(page.page_size)
         .offset(page.offset)
     )
     return tasks.all(), total or 0
+
+
+async def list_after(
+    session: AsyncSession,
+    caller: Principal,
+    filters: TaskFilter,
+    sort: SortOrder,
+    key: list[Any] | None,
+    page_size: int,
+) -> tuple[Sequence[Task], bool]:
+    """Up to `page_size` tasks past `key` (from the start without one), and whether more follow."""
+    conditions = filters.conditions(caller)
+    if key is not None:
+        conditions.append(sort.after(key))
+    tasks = (
+        await session.scalars(
+            select(Task).where(*conditions).order_by(*sort.order_by()).limit(page_size + 1)
+        )
+    ).all()
+    return tasks[:page_size], len(tasks) > page_size
 
 
 async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> Task:
@@ -71,29 +92,81 @@ async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> 
     return task
 
 
-async def create_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
+def add_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
+    """A new task in the session's transaction; the caller commits."""
     now = utcnow()
     task = Task(owner_id=caller.user_id, title=title, done=done, created_at=now, updated_at=now)
     session.add(task)
+    return task
+
+
+async def create_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
+    task = add_task(session, caller, title=title, done=done)
     await session.commit()
     return task
+
+
+def _version_conditions(expected: VersionMatch | None) -> list[ColumnElement[bool]]:
+    if expected is None or expected.any_version:
+        return []
+    return [Task.version.in_(expected.versions)]
+
+
+async def _refused(session: AsyncSession, caller: Principal, task_id: int) -> APIError:
+    """Why a guarded write touched nothing: the task is gone (404) or has moved on (412)."""
+    current = await fetch_task(session, caller, task_id)
+    return precondition_failed(current.version)
 
 
 async def update_task(
-    session: AsyncSession, caller: Principal, task_id: int, changes: Mapping[str, Any]
+    session: AsyncSession,
+    caller: Principal,
+    task_id: int,
+    changes: Mapping[str, Any],
+    expected: VersionMatch | None = None,
 ) -> Task:
-    """Apply `changes`; `updated_at` moves only when a value actually changes."""
-    task = await fetch_task(session, caller, task_id)
-    for field, value in changes.items():
-        setattr(task, field, value)
-    await session.commit()
-    return task
+    """Apply `changes` if the version is still `expected`.
 
-
-async def delete_task(session: AsyncSession, caller: Principal, task_id: int) -> None:
+    `version` and `updated_at` move only when a value actually changes, so an
+    ETag changes with every change and only then.
+    """
     if task_id > MAX_BIG_ID:
         raise task_not_found()
-    result = await session.execute(delete(Task).where(Task.id == task_id, *reachable_by(caller)))
+    if not changes:
+        task = await fetch_task(session, caller, task_id)
+        if expected is not None and not expected.accepts(task.version):
+            raise precondition_failed(task.version)
+        return task
+    changed = or_(*(getattr(Task, field) != value for field, value in changes.items()))
+    now = literal(utcnow(), Task.updated_at.type)
+    statement = (
+        update(Task)
+        .where(Task.id == task_id, *reachable_by(caller), *_version_conditions(expected))
+        .values(
+            **changes,
+            version=case((changed, Task.version + 1), else_=Task.version),
+            updated_at=case((changed, now), else_=Task.updated_at),
+        )
+        .returning(Task)
+        .execution_options(synchronize_session=False)
+    )
+    updated = (await session.scalars(statement)).one_or_none()
+    await session.commit()
+    if updated is None:
+        raise await _refused(session, caller, task_id)
+    return updated
+
+
+async def delete_task(
+    session: AsyncSession, caller: Principal, task_id: int, expected: VersionMatch | None = None
+) -> None:
+    if task_id > MAX_BIG_ID:
+        raise task_not_found()
+    result = await session.execute(
+        delete(Task).where(
+            Task.id == task_id, *reachable_by(caller), *_version_conditions(expected)
+        )
+    )
     await session.commit()
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise task_not_found()
+        raise await _refused(session, caller, task_id)

@@ -4,51 +4,84 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request, url_for
 from quart_schema import (
+    document_headers,
     document_response,
     validate_querystring,
     validate_request,
-    validate_response,
 )
 
+from ..conditional import etag, if_match, not_modified
 from ..database import db_session
 from ..errors import ErrorResponse
+from ..idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
 from ..openapi import NoContent
-from ..pagination import PageHeaders, link_header
+from ..pagination import PageHeaders, link_header, next_link
+from ..responses import json_response, no_content
 from ..security import current_principal, require_auth
 from . import queries
+from .models import Task
 from .schemas import (
     CreatedHeaders,
+    CreateHeaders,
+    ReadHeaders,
     TaskCreate,
+    TaskCursorPage,
+    TaskHeaders,
+    TaskListing,
     TaskListQuery,
     TaskOut,
     TaskPage,
     TaskPatch,
     TaskReplace,
+    WriteHeaders,
 )
+from .sorting import SORT_ORDERS
 
 tasks = Blueprint("tasks", __name__)
 
 TASK_URL = "/tasks/<int:task_id>"
 
 
+def task_response(task: Task, status: int = 200) -> Response:
+    return json_response(TaskOut.model_validate(task), status, {"ETag": etag(task.version)})
+
+
 @tasks.get("/tasks")
 @require_auth
 @validate_querystring(TaskListQuery)
-@validate_response(TaskPage, 200, PageHeaders)
+@document_response(TaskListing, 200, PageHeaders)
 @document_response(ErrorResponse, 403)
-async def list_tasks(query_args: TaskListQuery) -> tuple[TaskPage, int, PageHeaders]:
+async def list_tasks(query_args: TaskListQuery) -> Response:
     """List tasks, a page at a time.
 
-    Filter with `done` and `q`, order with `sort`; the `Link` header points
-    at the first, previous, next and last pages.
+    Filter with `done` and `q`, order with `sort`. By `page` (the default) the
+    body has `total` and the `Link` header points at the first, previous, next
+    and last pages; with `cursor` (keyset mode, for deep or changing lists) it
+    has `next_cursor` and a `Link` to the next page only.
     """
-    page = query_args.page_request()
+    session, caller = db_session(), current_principal()
+    sort = SORT_ORDERS[query_args.sort]
     filters = queries.TaskFilter(
         done=query_args.done_filter, title_contains=query_args.q, owner=query_args.owner
     )
-    items, total = await queries.list_tasks(
-        db_session(), current_principal(), filters, query_args.sort, page
-    )
+    if query_args.cursor is not None:
+        key = sort.key_from(query_args.cursor) if query_args.cursor else None
+        items, more = await queries.list_after(
+            session, caller, filters, sort, key, query_args.page_size
+        )
+        next_cursor = sort.cursor_after(items[-1]) if more else None
+        walk = TaskCursorPage(
+            items=[TaskOut.model_validate(task) for task in items],
+            page_size=query_args.page_size,
+            next_cursor=next_cursor,
+        )
+        headers = {}
+        if next_cursor is not None:
+            params = {**query_args.link_params(), "cursor": next_cursor}
+            headers["Link"] = next_link(request.path, params, query_args.page_size)
+        return json_response(walk, headers=headers)
+    page = query_args.page_request()
+    items, total = await queries.list_page(session, caller, filters, sort, page)
     body = TaskPage(
         items=[TaskOut.model_validate(task) for task in items],
         page=page.page,
@@ -56,56 +89,93 @@ async def list_tasks(query_args: TaskListQuery) -> tuple[TaskPage, int, PageHead
         total=total,
     )
     link = link_header(request.path, query_args.link_params(), page, total)
-    return body, 200, PageHeaders(link=link)
+    return json_response(body, headers={"Link": link})
 
 
 @tasks.post("/tasks")
 @require_auth
 @validate_request(TaskCreate)
-@validate_response(TaskOut, 201, CreatedHeaders)
-async def create_task(data: TaskCreate) -> tuple[TaskOut, int, CreatedHeaders]:
-    """Create a task."""
-    task = await queries.create_task(
-        db_session(), current_principal(), title=data.title, done=data.done
+@document_headers(CreateHeaders)
+@document_response(TaskOut, 201, CreatedHeaders)
+@document_response(ErrorResponse, 409)
+@document_response(ErrorResponse, 422)
+async def create_task(data: TaskCreate) -> Response:
+    """Create a task.
+
+    With an `Idempotency-Key`, a retry of the same request gets the first
+    response again (with `Idempotent-Replayed: true`) and creates nothing.
+    """
+    session, caller = db_session(), current_principal()
+    key = idempotency_key()
+
+    async def perform() -> StoredResponse:
+        task = queries.add_task(session, caller, title=data.title, done=data.done)
+        await session.flush()
+        location = url_for("tasks.get_task", task_id=task.id)
+        body = TaskOut.model_validate(task).model_dump_json()
+        return StoredResponse(201, body, {"Location": location, "ETag": etag(task.version)})
+
+    if key is None:
+        response = await perform()
+        await session.commit()
+        return response.to_response(replayed=False)
+    stored, replayed = await run_once(
+        session,
+        owner_id=caller.user_id,
+        key=key,
+        request_fingerprint=fingerprint(await request.get_json()),
+        perform=perform,
     )
-    location = url_for("tasks.get_task", task_id=task.id)
-    return TaskOut.model_validate(task), 201, CreatedHeaders(location=location)
+    return stored.to_response(replayed=replayed)
 
 
 @tasks.get(TASK_URL)
 @require_auth
-@validate_response(TaskOut)
-async def get_task(task_id: int) -> TaskOut:
-    """Read a task."""
-    return TaskOut.model_validate(
-        await queries.fetch_task(db_session(), current_principal(), task_id)
-    )
+@document_headers(ReadHeaders)
+@document_response(TaskOut, 200, TaskHeaders)
+@document_response(NoContent, 304)
+async def get_task(task_id: int) -> Response:
+    """Read a task; 304 with no body while `If-None-Match` names its ETag."""
+    task = await queries.fetch_task(db_session(), current_principal(), task_id)
+    if not_modified(task.version):
+        return Response(b"", status=304, headers={"ETag": etag(task.version)})
+    return task_response(task)
 
 
 @tasks.put(TASK_URL)
 @require_auth
 @validate_request(TaskReplace)
-@validate_response(TaskOut)
-async def replace_task(task_id: int, data: TaskReplace) -> TaskOut:
+@document_headers(WriteHeaders)
+@document_response(TaskOut, 200, TaskHeaders)
+@document_response(ErrorResponse, 412)
+async def replace_task(task_id: int, data: TaskReplace) -> Response:
     """Replace a task: both `title` and `done` are required."""
-    task = await queries.update_task(db_session(), current_principal(), task_id, data.model_dump())
-    return TaskOut.model_validate(task)
+    task = await queries.update_task(
+        db_session(), current_principal(), task_id, data.model_dump(), if_match()
+    )
+    return task_response(task)
 
 
 @tasks.patch(TASK_URL)
 @require_auth
 @validate_request(TaskPatch)
-@validate_response(TaskOut)
-async def patch_task(task_id: int, data: TaskPatch) -> TaskOut:
+@document_headers(WriteHeaders)
+@document_response(TaskOut, 200, TaskHeaders)
+@document_response(ErrorResponse, 412)
+async def patch_task(task_id: int, data: TaskPatch) -> Response:
     """Change some of a task's fields; `{}` changes nothing."""
-    task = await queries.update_task(db_session(), current_principal(), task_id, data.changes())
-    return TaskOut.model_validate(task)
+    task = await queries.update_task(
+        db_session(), current_principal(), task_id, data.changes(), if_match()
+    )
+    return task_response(task)
 
 
 @tasks.delete(TASK_URL)
 @require_auth
+@document_headers(WriteHeaders)
 @document_response(NoContent, 204)
+@document_response(ErrorResponse, 412)
 async def delete_task(task_id: int) -> Response:
     """Delete a task."""
-    await queries.delete_task(db_session(), current_principal(), task_id)
-    return Response("", status=204)
+    await queries.delete_task(db_session(), current_principal(), task_id, if_match())
+    return no_content()

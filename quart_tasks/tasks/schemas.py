@@ -9,11 +9,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     StrictBool,
     StrictStr,
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from ..pagination import PageQuery
@@ -77,6 +79,17 @@ class TaskListQuery(PageQuery):
         max_length=USERNAME_MAX_LENGTH,
         description="Admins only: a username, or `*` for every owner. Default: the caller.",
     )
+    cursor: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Keyset mode instead of `page`: empty for the first page, then `next_cursor`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_paging_mode(self) -> TaskListQuery:
+        if self.cursor is not None and "page" in self.model_fields_set:
+            raise ValueError("give either page or cursor, not both")
+        return self
 
     @property
     def done_filter(self) -> bool | None:
@@ -104,5 +117,46 @@ class TaskPage(BaseModel):
     total: int
 
 
-class CreatedHeaders(BaseModel):
+class TaskCursorPage(BaseModel):
+    """A page of a keyset walk: follow `next_cursor` (null on the last page)."""
+
+    items: list[TaskOut]
+    page_size: int
+    next_cursor: str | None
+
+
+class TaskListing(RootModel[TaskPage | TaskCursorPage]):
+    """A page by number (with `total`), or a keyset page (with `next_cursor`)."""
+
+
+class TaskHeaders(BaseModel):
+    etag: str = Field(description="The task's version; send it back in If-Match.")
+
+
+class CreatedHeaders(TaskHeaders):
     location: str = Field(description="The new task's URL.")
+    idempotent_replayed: Literal["true"] | None = Field(
+        default=None, description="Present when this answers a retry of an earlier request."
+    )
+
+
+class ReadHeaders(BaseModel):
+    if_none_match: str | None = Field(
+        default=None, description="An ETag: 304 Not Modified while the task still has it."
+    )
+
+
+class WriteHeaders(BaseModel):
+    if_match: str | None = Field(
+        default=None,
+        description="An ETag (or `*`): the change happens only while the task still has it, "
+        "else 412.",
+    )
+
+
+class CreateHeaders(BaseModel):
+    idempotency_key: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Retries with the same key and body get the first response (24 h).",
+    )

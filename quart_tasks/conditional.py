@@ -1,0 +1,49 @@
+"""ETags from resource versions, and the `If-Match` / `If-None-Match` preconditions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import request
+from werkzeug.http import quote_etag
+
+from .errors import APIError
+
+
+def etag(version: int) -> str:
+    return quote_etag(str(version))
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMatch:
+    """What an `If-Match` header accepts: any version (`*`) or the listed ones."""
+
+    any_version: bool
+    versions: frozenset[int]
+
+    def accepts(self, version: int) -> bool:
+        return self.any_version or version in self.versions
+
+
+def if_match() -> VersionMatch | None:
+    """The request's `If-Match`, or None without one. Weak tags never match (RFC 9110)."""
+    header = request.if_match
+    if not header:
+        return None
+    versions = frozenset(int(tag) for tag in header.as_set() if tag.isascii() and tag.isdigit())
+    return VersionMatch(any_version=header.star_tag, versions=versions)
+
+
+def not_modified(version: int) -> bool:
+    """Whether `If-None-Match` names this version, so a GET may answer 304."""
+    header = request.if_none_match
+    return bool(header) and (header.star_tag or header.contains_weak(str(version)))
+
+
+def precondition_failed(current_version: int) -> APIError:
+    return APIError(
+        412,
+        "precondition_failed",
+        "The resource has changed: If-Match does not name its current ETag",
+        headers={"ETag": etag(current_version)},
+    )

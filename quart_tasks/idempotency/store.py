@@ -1,0 +1,166 @@
+"""Run a keyed request's work at most once, and answer its retries from the store.
+
+The key row is inserted first and committed with the work, in one transaction:
+a concurrent request with the same key waits on that row's unique index, then
+replays the stored response once the first commits, or answers 409 if the
+first is still running when its wait runs out. A request that fails stores
+nothing, so its retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from quart import Response, current_app, request
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..database import utcnow
+from ..errors import APIError
+from .models import KEY_MAX_LENGTH, IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+    def to_response(self, *, replayed: bool) -> Response:
+        headers = {**self.headers, REPLAYED_HEADER: "true"} if replayed else self.headers
+        return Response(
+            self.body, status=self.status, headers=headers, content_type="application/json"
+        )
+
+
+def idempotency_key() -> str | None:
+    """The request's `Idempotency-Key`: 1-255 visible ASCII characters, or 400."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= KEY_MAX_LENGTH or not all("!" <= c <= "~" for c in key):
+        message = f"must be 1 to {KEY_MAX_LENGTH} visible ASCII characters"
+        raise APIError(
+            400,
+            "validation_error",
+            f"{HEADER}: {message}",
+            details=[{"loc": ["header", HEADER], "message": message}],
+        )
+    return key
+
+
+def fingerprint(body: Any) -> str:
+    """What makes two requests the same: method, path and the JSON body, whitespace aside."""
+    canonical = json.dumps(
+        [request.method, request.path, body], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def in_flight() -> APIError:
+    return APIError(409, "conflict", f"A request with this {HEADER} is still in progress")
+
+
+def reused() -> APIError:
+    return APIError(
+        422,
+        "idempotency_key_reused",
+        f"This {HEADER} was used with a different request",
+    )
+
+
+async def run_once(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    key: str,
+    request_fingerprint: str,
+    perform: Callable[[], Awaitable[StoredResponse]],
+) -> tuple[StoredResponse, bool]:
+    """The response to this keyed request, and whether it is a replay of an earlier one.
+
+    `perform` adds its work to `session` without committing.
+    """
+    config = current_app.config
+    for _ in range(3):
+        existing = await session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key
+            )
+        )
+        if existing is not None:
+            if existing.expires_at > utcnow():
+                if existing.fingerprint != request_fingerprint:
+                    raise reused()
+                stored = StoredResponse(
+                    existing.status_code,
+                    existing.response_body,
+                    json.loads(existing.response_headers),
+                )
+                return stored, True
+            await session.delete(existing)
+            await session.commit()
+        record = IdempotencyKey(
+            owner_id=owner_id,
+            key=key,
+            fingerprint=request_fingerprint,
+            status_code=0,
+            response_body="",
+            response_headers="{}",
+            expires_at=utcnow() + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"]),
+        )
+        try:
+            await _bound_lock_wait(session, config["IDEMPOTENCY_WAIT_MS"])
+            session.add(record)
+            await session.flush()  # waits here while another request holds this key
+            response = await perform()
+            record.status_code = response.status
+            record.response_body = response.body
+            record.response_headers = json.dumps(response.headers)
+            await session.commit()
+        except IntegrityError:  # the other request committed first: replay it
+            await session.rollback()
+            continue
+        except DBAPIError as error:
+            await session.rollback()
+            if _is_lock_timeout(error):
+                raise in_flight() from None
+            raise
+        await _purge_some_expired(session, config["IDEMPOTENCY_PURGE_EVERY"])
+        return response, False
+    raise in_flight()
+
+
+async def _bound_lock_wait(session: AsyncSession, wait_ms: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
+
+
+def _is_lock_timeout(error: DBAPIError) -> bool:
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code == "55P03" or "database is locked" in str(error.orig)
+
+
+async def _purge_some_expired(session: AsyncSession, every: int) -> None:
+    """Now and then, delete a batch of expired keys: no separate daemon needed."""
+    if every <= 0 or random.randrange(every) != 0:
+        return
+    expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= utcnow()).limit(1000)
+    try:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired)))
+        await session.commit()
+    except DBAPIError:
+        await session.rollback()
+        logger.warning("could not purge expired idempotency keys", exc_info=True)

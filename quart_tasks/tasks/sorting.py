@@ -1,0 +1,77 @@
+"""The list's sort orders, each a column tuple ending in `id` so every order is total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from ..cursors import InvalidCursor, decode_cursor, encode_cursor
+from .models import Task
+
+
+@dataclass(frozen=True, slots=True)
+class SortOrder:
+    name: str
+    columns: tuple[InstrumentedAttribute[Any], ...]
+    descending: bool
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        return [column.desc() if self.descending else column.asc() for column in self.columns]
+
+    def after(self, key: list[Any]) -> ColumnElement[bool]:
+        """Rows past `key` in this order: one row-value comparison, which an index serves."""
+        row = tuple_(*self.columns)
+        bound = tuple_(
+            *(literal(value, column.type) for column, value in zip(self.columns, key, strict=True))
+        )
+        return row < bound if self.descending else row > bound
+
+    def cursor_after(self, task: Task) -> str:
+        key = [getattr(task, column.key) for column in self.columns]
+        return encode_cursor(
+            {
+                "sort": self.name,
+                "key": [v.isoformat() if isinstance(v, datetime) else v for v in key],
+            }
+        )
+
+    def key_from(self, cursor: str) -> list[Any]:
+        """The position a cursor of this order stands at; 400 for any other cursor."""
+        content = decode_cursor(cursor)
+        raw = content.get("key")
+        if (
+            content.get("sort") != self.name
+            or not isinstance(raw, list)
+            or len(raw) != len(self.columns)
+        ):
+            raise InvalidCursor()
+        try:
+            return [_typed(column, value) for column, value in zip(self.columns, raw, strict=True)]
+        except (TypeError, ValueError):
+            raise InvalidCursor() from None
+
+
+def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    python_type = column.type.python_type
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if not isinstance(value, python_type) or isinstance(value, bool):
+        raise TypeError(f"{column.key} must be a {python_type.__name__}")
+    return value
+
+
+SORT_ORDERS = {
+    order.name: order
+    for order in (
+        SortOrder("id_desc", (Task.id,), descending=True),
+        SortOrder("id_asc", (Task.id,), descending=False),
+        SortOrder("created_desc", (Task.created_at, Task.id), descending=True),
+        SortOrder("created_asc", (Task.created_at, Task.id), descending=False),
+        SortOrder("updated_desc", (Task.updated_at, Task.id), descending=True),
+        SortOrder("title_asc", (Task.title, Task.id), descending=False),
+    )
+}

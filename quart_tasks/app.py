@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth.routes import auth
 from .auth.throttle import init_login_throttle
 from .config import Config, load_config
+from .cors import init_cors
 from .database import Database, database
 from .docs import docs
 from .errors import register_error_handlers
@@ -39,6 +40,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.before_request(limit_body_size)
     app.before_request(authenticate)
     app.before_request(require_json_object)
+    init_cors(app)
     init_openapi(app)
     Database().init_app(app)
     init_tokens(app)

@@ -60,6 +60,10 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         payload, mac = _unb64(payload_part), _unb64(mac_part)
     except ValueError:
         raise InvalidCursor() from None
+    # Only the canonical spelling: unused low bits of the last base64 character
+    # must not let one cursor be written several ways.
+    if _b64(payload) != payload_part or _b64(mac) != mac_part:
+        raise InvalidCursor()
     if not any(hmac.compare_digest(mac, _mac(secret, payload)) for secret in _ring().keys.values()):
         raise InvalidCursor()
     try:

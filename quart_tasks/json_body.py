@@ -23,7 +23,11 @@ def limit_body_size() -> None:
 
 async def require_json_object() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):
+    if (
+        view is None
+        or request.method == "OPTIONS"
+        or not hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE)
+    ):
         return
     if not request.is_json:
         if request.mimetype or request.content_length:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +149,20 @@ def count_tasks(app: Quart) -> Callable[[], Awaitable[int]]:
     return count
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    database_url: str
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real `quart-tasks serve` (Hypercorn) process on a migrated database of its own."""
     workdir = tmp_path_factory.mktemp("live")
     with fresh_database_url(workdir) as url, running_server(url, workdir) as base_url:
-        yield base_url
+        yield LiveServer(base_url=base_url, database_url=url)
+
+
+@pytest.fixture
+def live_server(live: LiveServer) -> str:
+    return live.base_url

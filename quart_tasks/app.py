@@ -17,6 +17,12 @@ from .errors import register_error_handlers
 from .json_body import limit_body_size, require_json_object
 from .logs import configure_logging
 from .openapi import init_openapi
+from .ops.access_log import init_access_log
+from .ops.headers import init_security_headers
+from .ops.metrics import init_metrics
+from .ops.proxies import TrustedProxies, parse_networks
+from .ops.routes import ops
+from .rate_limits import init_api_rate_limit, init_rate_limit_storage
 from .request_id import init_request_id
 from .security import authenticate
 from .tasks.routes import tasks
@@ -33,9 +39,12 @@ def create_app(config: Config | None = None) -> Quart:
     config = load_config() if config is None else config
     app = Quart(__name__, static_folder=None)
     app.config.from_mapping(config.as_mapping())
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     init_request_id(app)
+    init_access_log(app)
+    init_metrics(app)
+    init_security_headers(app)
     # In this order: an oversized or anonymous request is refused before its body is read.
     app.before_request(limit_body_size)
     app.before_request(authenticate)
@@ -45,14 +54,19 @@ def create_app(config: Config | None = None) -> Quart:
     Database().init_app(app)
     init_tokens(app)
     init_passwords(app)
-    init_login_throttle(app)
+    storage = init_rate_limit_storage(app)
+    init_login_throttle(app, storage)
+    init_api_rate_limit(app, storage)
     app.before_serving(_ensure_bootstrap_admin)
 
     app.register_blueprint(auth, url_prefix="/api")
     app.register_blueprint(users, url_prefix="/api")
     app.register_blueprint(tasks, url_prefix="/api")
     app.register_blueprint(docs)
+    app.register_blueprint(ops)
     register_error_handlers(app)
+    if app.config["TRUSTED_PROXIES"]:
+        app.asgi_app = TrustedProxies(app.asgi_app, parse_networks(app.config["TRUSTED_PROXIES"]))  # type: ignore[assignment]
     return app
 
 

@@ -33,6 +33,9 @@ class Config(BaseSettings):
     DB_POOL_SIZE: int = Field(default=10, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
+    DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
+    READY_TIMEOUT: float = Field(default=1.0, gt=0)
+    RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)
     SECRET_KEY_FALLBACKS: str = ""
     JWT_ISSUER: str = "quart-tasks"
@@ -50,23 +53,32 @@ class Config(BaseSettings):
     IDEMPOTENCY_TTL_SECONDS: int = Field(default=24 * 3600, gt=0)
     IDEMPOTENCY_WAIT_MS: int = Field(default=2000, gt=0)
     IDEMPOTENCY_PURGE_EVERY: int = Field(default=100, ge=0)
+    RATE_LIMIT: str = ""
     REDIS_URL: str | None = None
+    METRICS_ENABLED: bool = False
+    TRUSTED_PROXIES: str = ""
+    ALLOW_SQLITE_IN_PRODUCTION: bool = False
+    LOG_FORMAT: Literal["json", "text", ""] = ""
     CORS_ORIGINS: str = ""
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
 
-    @field_validator("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_ADDRESS")
+    @field_validator("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_ADDRESS", "RATE_LIMIT")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
-            parse(value)
+            if value:
+                parse(value)
         except ValueError:
             raise ValueError("expected a rate such as '5/minute'") from None
         return value
 
     def as_mapping(self) -> dict[str, Any]:
         """The settings as Quart config keys."""
-        return self.model_dump()
+        settings = self.model_dump()
+        if not settings["LOG_FORMAT"]:
+            settings["LOG_FORMAT"] = "json" if self.APP_ENV == "production" else "text"
+        return settings
 
 
 class DevelopmentConfig(Config):
@@ -101,6 +113,11 @@ class ProductionConfig(Config):
             )
         if self.API_PASS == DEFAULT_API_PASS:
             problems.append("set API_PASS to something other than the default password")
+        if self.DATABASE_URL.startswith("sqlite") and not self.ALLOW_SQLITE_IN_PRODUCTION:
+            problems.append(
+                "set DATABASE_URL to PostgreSQL (postgresql+asyncpg://...), or "
+                "ALLOW_SQLITE_IN_PRODUCTION=true for a single-process deployment"
+            )
         if problems:
             raise ConfigError("refusing to start with APP_ENV=production: " + "; ".join(problems))
         return self

@@ -74,7 +74,9 @@ def create_engine(config: dict[str, Any]) -> AsyncEngine:
             pool_size=config["DB_POOL_SIZE"],
             max_overflow=config["DB_MAX_OVERFLOW"],
             pool_timeout=config["DB_POOL_TIMEOUT"],
+            # A restarted server leaves dead connections behind: test each on checkout.
             pool_pre_ping=True,
+            connect_args={"timeout": config["DB_CONNECT_TIMEOUT"]},
         )
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:

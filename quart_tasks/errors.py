@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from quart import Quart, Response, g, jsonify
+from quart import Quart, Response, current_app, g, jsonify
 from quart_schema import RequestSchemaValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 logger = logging.getLogger(__name__)
@@ -136,8 +138,37 @@ async def handle_http_exception(error: HTTPException) -> Response:
     return error_response(APIError(status, code, message, headers=headers))
 
 
+def service_unavailable(retry_after: int) -> APIError:
+    return APIError(
+        503,
+        "service_unavailable",
+        "The database is unavailable; retry shortly",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def handle_unavailable(error: Exception) -> Response:
+    """The database (or its pool) could not be reached: 503, and the write did not happen."""
+    if isinstance(error, DBAPIError) and not (
+        isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    ):
+        return await handle_unexpected_error(error)
+    logger.warning(
+        "database unavailable (request id %s): %s",
+        g.get("request_id", "-"),
+        type(error).__name__,
+        extra={"request_id": g.get("request_id")},
+    )
+    return error_response(service_unavailable(current_app.config["RETRY_AFTER_SECONDS"]))
+
+
 async def handle_unexpected_error(error: Exception) -> Response:
-    logger.exception("unhandled error (request id %s)", g.get("request_id", "-"), exc_info=error)
+    logger.error(
+        "unhandled error (request id %s)",
+        g.get("request_id", "-"),
+        exc_info=error,
+        extra={"request_id": g.get("request_id")},
+    )
     return error_response(APIError(500, "internal_error", "An unexpected error occurred"))
 
 
@@ -145,4 +176,6 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(RequestSchemaValidationError, handle_schema_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    for unavailable in (DBAPIError, PoolTimeoutError, ConnectionError, TimeoutError):
+        app.register_error_handler(unavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

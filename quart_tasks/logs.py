@@ -1,17 +1,68 @@
-"""Log records of the `quart_tasks` loggers go to stderr at `LOG_LEVEL`."""
+"""Log lines: JSON objects in production, readable text in development.
+
+Only the fields a handler names reach a line: no headers, bodies or query
+strings, so no token or password can be logged by accident.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
 
 LOGGER_NAME = "quart_tasks"
+# Attributes every LogRecord has; anything else on a record was passed in `extra`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-def configure_logging(level: str) -> None:
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **extra_fields(record),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = extra_fields(record)
+        if fields and record.name != ACCESS_LOGGER:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return text
+
+
+ACCESS_LOGGER = f"{LOGGER_NAME}.access"
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send the `quart_tasks` loggers to stderr; safe to call for every app built."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    formatter = JSONFormatter() if log_format == "json" else TextFormatter()
+    for handler in logger.handlers:
+        if getattr(handler, "_quart_tasks", False):
+            handler.setFormatter(formatter)
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._quart_tasks = True  # type: ignore[attr-defined]
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
+    logger.propagate = False

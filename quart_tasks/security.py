@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from quart import current_app, g, request
@@ -18,8 +19,9 @@ from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE
 from .auth.sessions import session_user
 from .database import db_session
 from .errors import APIError, unauthorized
+from .rate_limits import spend_api_rate_limit
 from .tokens import decode_access_token
-from .users.models import User
+from .users.models import Role, User
 
 BEARER_SCHEME = "bearer"
 ACCESS_ATTRIBUTE = "_quart_tasks_access"
@@ -30,19 +32,33 @@ V = TypeVar("V", bound=Callable[..., Any])
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: a user, and the login session their token belongs to."""
+    """The caller, and the login session their token belongs to.
 
-    user: User
+    Plain values copied when the token is checked: a later rollback in the
+    request expires ORM objects, and must not turn reading these into I/O.
+    """
+
+    user_id: int
+    username: str
+    role: Role
+    created_at: datetime
     family_id: str
     token_id: str
 
-    @property
-    def user_id(self) -> int:
-        return self.user.id
+    @classmethod
+    def of(cls, user: User, family_id: str, token_id: str) -> Principal:
+        return cls(
+            user_id=user.id,
+            username=user.username,
+            role="admin" if user.is_admin else "user",
+            created_at=user.created_at,
+            family_id=family_id,
+            token_id=token_id,
+        )
 
     @property
     def is_admin(self) -> bool:
-        return self.user.is_admin
+        return self.role == "admin"
 
 
 def _mark(access: Access, security: list[dict[str, list[str]]]) -> Callable[[V], V]:
@@ -90,7 +106,8 @@ async def authenticate() -> None:
     user = await session_user(db_session(), claims.user_id, claims.family_id)
     if user is None:
         raise unauthorized("Session ended or user removed", invalid_token=True)
-    g.principal = Principal(user=user, family_id=claims.family_id, token_id=claims.token_id)
+    g.principal = Principal.of(user, claims.family_id, claims.token_id)
+    await spend_api_rate_limit(user.id)
     if access == "admin" and not user.is_admin:
         raise forbidden()
 

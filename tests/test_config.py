@@ -21,7 +21,14 @@ STRONG_SECRET = "s" * 48
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("APP_ENV", "SECRET_KEY", "API_PASS", "DATABASE_URL", "JWT_EXP_SECONDS"):
+    for name in (
+        "APP_ENV",
+        "SECRET_KEY",
+        "API_PASS",
+        "DATABASE_URL",
+        "JWT_EXP_SECONDS",
+        "ALLOW_SQLITE_IN_PRODUCTION",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -97,10 +104,22 @@ def test_production_refuses_unsafe_defaults(
         create_app()
 
 
+def test_production_refuses_sqlite_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("API_PASS", "a-real-password")
+
+    with pytest.raises(ConfigError, match="set DATABASE_URL to PostgreSQL"):
+        load_config()
+    monkeypatch.setenv("ALLOW_SQLITE_IN_PRODUCTION", "true")
+    assert load_config().DATABASE_URL.startswith("sqlite")
+
+
 def test_production_starts_with_safe_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
     monkeypatch.setenv("API_PASS", "a-real-password")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://app@db.internal/tasks")
 
     config = load_config()
 

@@ -8,26 +8,16 @@ that logs in correctly is never slowed down by its own successes.
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from quart import Quart, current_app
 
 from ..errors import APIError
+from ..rate_limits import rate_limited, seconds_until
 
 logger = logging.getLogger(__name__)
-
-
-def too_many_attempts(retry_after: int) -> APIError:
-    return APIError(
-        429,
-        "rate_limited",
-        "Too many failed logins; try again later",
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 class LoginThrottle:
@@ -43,7 +33,8 @@ class LoginThrottle:
             for (kind, item), value in zip(self._limits, (username_key, address), strict=True):
                 if not await self._limiter.test(item, "login", kind, value):
                     stats = await self._limiter.get_window_stats(item, "login", kind, value)
-                    raise too_many_attempts(max(1, math.ceil(stats.reset_time - time.time())))
+                    retry_after = seconds_until(stats.reset_time)
+                    raise rate_limited("Too many failed logins; try again later", retry_after)
         except APIError:
             raise
         except Exception:  # the counters' store is down: let logins through, loudly
@@ -57,15 +48,8 @@ class LoginThrottle:
             logger.exception("login throttle unavailable; failure not counted")
 
 
-def init_login_throttle(app: Quart) -> None:
+def init_login_throttle(app: Quart, storage: Storage) -> None:
     config = app.config
-    storage: Storage
-    if config["REDIS_URL"]:
-        storage = RedisStorage(
-            f"async+{config['REDIS_URL']}", key_prefix=config["RATE_LIMIT_KEY_PREFIX"]
-        )
-    else:
-        storage = MemoryStorage()
     app.extensions["login_throttle"] = LoginThrottle(
         storage,
         per_username=parse(config["LOGIN_FAILURES_PER_USERNAME"]),

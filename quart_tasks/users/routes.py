@@ -59,7 +59,10 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
 @validate_response(UserOut)
 async def me() -> UserOut:
     """The caller's own account."""
-    return UserOut.model_validate(current_principal().user)
+    caller = current_principal()
+    return UserOut(
+        id=caller.user_id, username=caller.username, role=caller.role, created_at=caller.created_at
+    )
 
 
 @users.get("/users")

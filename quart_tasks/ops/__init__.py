@@ -1,0 +1,1 @@
+"""What operators need: health, readiness, metrics, request logs, security headers."""

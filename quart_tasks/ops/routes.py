@@ -1,0 +1,75 @@
+"""`/healthz`, `/readyz` and `/metrics`: for load balancers and Prometheus, not for clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from quart import Blueprint, Response, current_app, jsonify
+from quart_schema import hide
+from sqlalchemy import text
+
+from ..database import database
+from ..errors import not_found
+from ..rate_limits import rate_limit_storage
+from .metrics import render_metrics
+
+logger = logging.getLogger(__name__)
+ops = Blueprint("ops", __name__)
+
+
+@ops.get("/healthz")
+@hide
+async def healthz() -> Response:
+    """The process runs and answers; touches nothing else."""
+    return jsonify({"status": "ok"})
+
+
+@ops.get("/readyz")
+@hide
+async def readyz() -> Response:
+    """The database (and Redis, when configured) answer within `READY_TIMEOUT` each."""
+    timeout = current_app.config["READY_TIMEOUT"]
+    checks = {"database": await _passes(_database_answers(), within=timeout)}
+    if current_app.config["REDIS_URL"]:
+        checks["redis"] = await _passes(rate_limit_storage().check(), within=timeout)
+    ready = all(checks.values())
+    response = jsonify(
+        {
+            "status": "ok" if ready else "unavailable",
+            "checks": {k: "ok" if v else "failing" for k, v in checks.items()},
+        }
+    )
+    if not ready:
+        response.status_code = 503
+        response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])
+    return response
+
+
+async def _database_answers() -> bool:
+    engine = database().engine
+    if engine is None:
+        return False
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    return True
+
+
+async def _passes(check: Awaitable[bool], *, within: float) -> bool:
+    try:
+        async with asyncio.timeout(within):
+            return bool(await check)
+    except Exception:
+        logger.warning("readiness check failed", exc_info=True)
+        return False
+
+
+@ops.get("/metrics")
+@hide
+async def metrics() -> Response:
+    """Prometheus text, when `METRICS_ENABLED`."""
+    if not current_app.config["METRICS_ENABLED"]:
+        raise not_found()
+    body, content_type = render_metrics()
+    return Response(body, content_type=content_type)

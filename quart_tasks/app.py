@@ -74,5 +74,5 @@ async def _ensure_bootstrap_admin() -> None:
     """Also done by `quart-tasks migrate`; here so a first start works without it."""
     try:
         await ensure_bootstrap_admin(database().engine, passwords(), current_app.config)  # type: ignore[arg-type]
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError):
         logger.warning("could not check the admin account at start-up", exc_info=True)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
 import os
+import shutil
 import sys
+import tempfile
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from .config import Config, ConfigError, load_config
 from .database import create_engine
 from .errors import APIError
+from .logs import LOGGER_NAME, configure_logging
 from .users import queries
 from .users.bootstrap import ensure_bootstrap_admin
 from .users.models import Role
@@ -25,6 +31,16 @@ from .users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
 from .users.schemas import Username
 
 APPLICATION_PATH = "quart_tasks:create_app()"
+SERVER_LOGGER = f"{LOGGER_NAME}.server"
+SERVE_DEFAULTS = {
+    "bind": ["127.0.0.1:8000"],
+    "workers": 1,
+    "graceful_timeout": 30,
+    "keep_alive_timeout": 75,
+    "include_server_header": False,
+    "accesslog": None,
+    "backlog": 1024,
+}
 PASSWORD_VARIABLE = "QUART_TASKS_PASSWORD"
 T = TypeVar("T")
 
@@ -137,14 +153,42 @@ async def _with_engine(config: Config, work: Callable[[AsyncEngine, Passwords], 
     help="A Hypercorn TOML file; options given here win over it.",
 )
 def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None) -> None:
-    """Serve the API with Hypercorn."""
-    checked_config()
-    config = HypercornConfig.from_toml(config_file) if config_file else HypercornConfig()
+    """Serve the API with Hypercorn.
+
+    Defaults: 127.0.0.1:8000, one worker, 30 s graceful shutdown, keep-alive
+    longer than a load balancer's idle timeout, no `Server` header, no access
+    log of Hypercorn's own (the app logs every request).
+    """
+    settings = checked_config()
+    configure_logging(settings.LOG_LEVEL, settings.as_mapping()["LOG_FORMAT"])
+    config = hypercorn_config(config_file)
     if binds:
         config.bind = list(binds)
-    elif config_file is None:
-        config.bind = ["127.0.0.1:8000"]
     if workers is not None:
         config.workers = workers
-    config.application_path = APPLICATION_PATH
+    if settings.METRICS_ENABLED and config.workers > 1:
+        share_metrics_between_workers()
     sys.exit(run_hypercorn(config))
+
+
+def hypercorn_config(config_file: Path | None) -> HypercornConfig:
+    config = HypercornConfig.from_mapping(SERVE_DEFAULTS)
+    if config_file is not None:
+        overrides = HypercornConfig.from_toml(config_file)
+        for key in tomllib.loads(config_file.read_text()):
+            setattr(config, key, getattr(overrides, key))
+    config.application_path = APPLICATION_PATH
+    config.errorlog = logging.getLogger(SERVER_LOGGER)
+    return config
+
+
+def share_metrics_between_workers() -> None:
+    """Point every worker at one fresh directory: prometheus_client's multiprocess mode."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="quart-tasks-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory

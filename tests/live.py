@@ -13,6 +13,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -33,14 +35,20 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
         return
     url = make_url(TEST_DATABASE_URL)
     name = f"qt_fresh_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_postgres_admin(url, f'CREATE DATABASE "{name}"'))
+    _postgres_admin(url, f'CREATE DATABASE "{name}"')
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _postgres_admin(url: URL, statement: str) -> None:
+def _postgres_admin(url: URL, statement: str) -> None:
+    """Run `statement` on the maintenance database; usable from sync and async tests alike."""
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, whatever the caller runs
+        thread.submit(asyncio.run, _execute_on_postgres(url, statement)).result()
+
+
+async def _execute_on_postgres(url: URL, statement: str) -> None:
     connection = await asyncpg.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
     )
@@ -76,14 +84,38 @@ def hypercorn_asgi_app(bind: str) -> list[str]:
     return [sys.executable, "-m", "hypercorn", "asgi:app", "--bind", bind]
 
 
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
 @contextlib.contextmanager
 def running_server(
     database_url: str,
     cwd: Path,
     command: Callable[[str], list[str]] = quart_tasks_serve,
+    **extra_env: str,
 ) -> Iterator[str]:
     """Migrate `database_url`, serve it with `command(bind)`, yield the base URL."""
-    env = server_environment(database_url)
+    with served(database_url, cwd, command, **extra_env) as server:
+        yield server.base_url
+
+
+@contextlib.contextmanager
+def served(
+    database_url: str,
+    cwd: Path,
+    command: Callable[[str], list[str]] = quart_tasks_serve,
+    **extra_env: str,
+) -> Iterator[Server]:
+    """Like `running_server`, with the process and its output at hand."""
+    env = {**server_environment(database_url), **extra_env}
     subprocess.run(
         [sys.executable, "-m", "quart_tasks", "migrate"],
         env=env,
@@ -100,7 +132,7 @@ def running_server(
         )
         try:
             _wait_until_serving(base_url, process, log, timeout=30)
-            yield base_url
+            yield Server(base_url, process, log)
         finally:
             process.send_signal(signal.SIGTERM)
             try:

@@ -1,0 +1,124 @@
+"""A real PostgreSQL outage: the local cluster is stopped and started under the app.
+
+While it is down `/readyz` and the task routes answer 503 with `Retry-After`
+(quickly, no 500); when it is back the same app serves again without a restart,
+and nothing it acknowledged is lost. Runs in both CI passes: it always uses
+PostgreSQL, whatever `TEST_DATABASE_URL` says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from .conftest import ADMIN, bearer, reset_schema, serving, settings_for_test
+from .support import require
+
+pytestmark = pytest.mark.slow
+
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def cluster(action: str) -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        [
+            "pg_ctlcluster",
+            "--skip-systemctl-redirect",
+            version,
+            "main",
+            action,
+            *(["-m", "fast"] if action == "stop" else []),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+async def postgres_up() -> bool:
+    try:
+        connection = await asyncpg.connect(**POSTGRES, database="postgres", timeout=2)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]]) -> None:
+    """Poll `predicate` for up to 30 s: the cluster gives no event to wait on."""
+    for _ in range(150):
+        if await predicate():
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("still not there after 30 s")
+
+
+async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) -> None:
+    require(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster is not installed")
+    require(os.geteuid() == 0, "stopping the PostgreSQL cluster needs root")
+    require(await postgres_up(), "PostgreSQL is not running at 127.0.0.1:5432")
+    name = f"qt_outage_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(**POSTGRES, database="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    await reset_schema(url)
+    config = settings_for_test(tmp_path, DATABASE_URL=url, DB_POOL_TIMEOUT=2, DB_CONNECT_TIMEOUT=2)
+    try:
+        async with serving(config, fresh_schema=False) as app:
+            client = app.test_client()
+            auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+            kept = await (
+                await client.post("/api/tasks", json={"title": "before"}, headers=auth)
+            ).get_json()
+
+            cluster("stop")
+            try:
+                during = []
+                for method, path, body in [
+                    ("GET", "/readyz", None),
+                    ("GET", "/api/tasks", None),
+                    ("POST", "/api/tasks", {"title": "during"}),
+                    ("PATCH", f"/api/tasks/{kept['id']}", {"done": True}),
+                    ("POST", "/api/login", ADMIN),
+                ]:
+                    started = time.monotonic()
+                    response = await client.open(path, method=method, json=body, headers=auth)
+                    during.append(
+                        (
+                            response.status_code,
+                            response.headers.get("Retry-After"),
+                            time.monotonic() - started,
+                        )
+                    )
+            finally:
+                cluster("start")
+            await wait_for(postgres_up)
+
+            async def ready() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await wait_for(ready)
+            after = await (await client.get("/api/tasks", headers=auth)).get_json()
+            created = await client.post("/api/tasks", json={"title": "after"}, headers=auth)
+    finally:
+        await wait_for(postgres_up)
+        admin = await asyncpg.connect(**POSTGRES, database="postgres")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    assert [(status, retry) for status, retry, _ in during] == [(503, "5")] * 5
+    assert all(seconds < 5 for _, _, seconds in during)
+    assert [item["title"] for item in after["items"]] == ["before"]
+    assert after["items"][0]["done"] is False
+    assert created.status_code == 201

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from quart_tasks.cli import hypercorn_config
 from quart_tasks.models import User
 
-from .live import fresh_database_url, server_environment
+from .live import CHECKOUT, fresh_database_url, server_environment
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +118,17 @@ async def stored_users(url: str) -> set[tuple[str, str]]:
             return {(name, role) for name, role in rows}
     finally:
         await engine.dispose()
+
+
+def test_the_example_hypercorn_file_is_read_and_command_line_options_win() -> None:
+    config = hypercorn_config(CHECKOUT / "docs" / "hypercorn.toml")
+    defaults = hypercorn_config(None)
+
+    assert (config.bind, config.workers, config.graceful_timeout) == (["0.0.0.0:8000"], 2, 30)
+    assert config.include_server_header is False
+    assert config.application_path == "quart_tasks:create_app()"
+    assert (defaults.bind, defaults.workers, defaults.keep_alive_timeout) == (
+        ["127.0.0.1:8000"],
+        1,
+        75,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from quart.typing import TestClientProtocol as Client
@@ -10,6 +11,14 @@ from quart.typing import TestClientProtocol as Client
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_SECRET_KEY = "test-secret-key-long-enough-for-every-hmac-algorithm-0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def require(condition: bool, reason: str) -> None:
@@ -21,4 +30,11 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-__all__ = ["IN_CI", "TEST_DATABASE_URL", "TEST_SECRET_KEY", "Client", "require"]
+__all__ = [
+    "IN_CI",
+    "TEST_DATABASE_URL",
+    "TEST_SECRET_KEY",
+    "Client",
+    "redis_reachable",
+    "require",
+]

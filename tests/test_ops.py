@@ -12,7 +12,7 @@ import pytest
 from quart import Quart
 
 from .conftest import ADMIN, bearer, serving, settings_for_test
-from .support import Client
+from .support import Client, redis_reachable, require
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 
@@ -160,3 +160,19 @@ async def test_the_api_rate_limit_is_per_user(limited: Client) -> None:
     assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
     assert (await answers[3].get_json())["error"]["code"] == "rate_limited"
     assert others.status_code == 200
+
+
+async def test_readyz_checks_redis_when_configured(tmp_path: Path) -> None:
+    require(redis_reachable(), "Redis is not reachable at 127.0.0.1:6379")
+    working = settings_for_test(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+    broken = settings_for_test(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+
+    async with serving(working) as app:
+        up = await app.test_client().get("/readyz")
+    async with serving(broken, fresh_schema=False) as app:
+        down = await app.test_client().get("/readyz")
+
+    assert up.status_code == 200
+    assert (await up.get_json())["checks"] == {"database": "ok", "redis": "ok"}
+    assert down.status_code == 503
+    assert (await down.get_json())["checks"] == {"database": "ok", "redis": "failing"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from quart import Quart
 
 from .conftest import ADMIN, serving, settings_for_test
-from .support import Client, require
+from .support import Client, redis_reachable, require
 
 WRONG = {"username": "admin", "password": "wrong password"}
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -76,14 +75,6 @@ async def instance(tmp_path: Path, prefix: str, *, first: bool) -> AsyncIterator
     config = settings_for_test(tmp_path, REDIS_URL=REDIS_URL, RATE_LIMIT_KEY_PREFIX=prefix)
     async with serving(config, fresh_schema=first) as app:
         yield app
-
-
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 async def test_two_instances_share_the_counters_through_redis(tmp_path: Path) -> None:

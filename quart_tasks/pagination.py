@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from math import ceil
-from typing import Any
+from typing import Any, Generic, Self, TypeVar, get_args
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,29 @@ class PageQuery(BaseModel):
     def link_params(self) -> dict[str, Any]:
         """The other query parameters, for the links to carry along."""
         return self.model_dump(exclude_unset=True, exclude={"page", "page_size", "cursor"})
+
+
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class OffsetPage(BaseModel, Generic[Item]):
+    """A page by number: `total` counts every match."""
+
+    items: list[Item]
+    page: int
+    page_size: int
+    total: int
+
+    @classmethod
+    def of(cls, rows: Iterable[Any], request: PageRequest, total: int) -> Self:
+        """The page of `rows` (ORM objects), each read into the item model."""
+        (item_model,) = get_args(cls.model_fields["items"].annotation)
+        return cls(
+            items=[item_model.model_validate(row) for row in rows],
+            page=request.page,
+            page_size=request.page_size,
+            total=total,
+        )
 
 
 class PageHeaders(BaseModel):

@@ -22,15 +22,7 @@ def test_production_with_default_secrets_refuses_to_start(tmp_path: Path, comman
     env = server_environment(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     env.update(APP_ENV="production", SECRET_KEY="short", API_PASS="admin")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "quart_tasks", command],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(command, env=env, cwd=tmp_path)
 
     assert result.returncode != 0
     assert "refusing to start with APP_ENV=production" in result.stderr

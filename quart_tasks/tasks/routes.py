@@ -82,12 +82,7 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
         return json_response(walk, headers=headers)
     page = query_args.page_request()
     items, total = await queries.list_page(session, caller, filters, sort, page)
-    body = TaskPage(
-        items=[TaskOut.model_validate(task) for task in items],
-        page=page.page,
-        page_size=page.page_size,
-        total=total,
-    )
+    body = TaskPage.of(items, page, total)
     link = link_header(request.path, query_args.link_params(), page, total)
     return json_response(body, headers={"Link": link})
 

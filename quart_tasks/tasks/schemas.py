@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..pagination import PageQuery
+from ..pagination import OffsetPage, PageQuery
 from ..timestamps import Timestamp
 from ..users.models import USERNAME_MAX_LENGTH
 from .models import TITLE_MAX_LENGTH
@@ -108,13 +108,8 @@ class TaskOut(BaseModel):
     updated_at: Timestamp
 
 
-class TaskPage(BaseModel):
+class TaskPage(OffsetPage[TaskOut]):
     """A page of tasks."""
-
-    items: list[TaskOut]
-    page: int
-    page_size: int
-    total: int
 
 
 class TaskCursorPage(BaseModel):

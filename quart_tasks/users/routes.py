@@ -73,11 +73,6 @@ async def list_users(query_args: UserListQuery) -> tuple[UserPage, int, PageHead
     """List every user, a page at a time (admins only)."""
     page = query_args.page_request()
     items, total = await queries.list_users(db_session(), page)
-    body = UserPage(
-        items=[UserOut.model_validate(user) for user in items],
-        page=page.page,
-        page_size=page.page_size,
-        total=total,
-    )
+    body = UserPage.of(items, page, total)
     link = link_header(request.path, query_args.link_params(), page, total)
     return body, 200, PageHeaders(link=link)

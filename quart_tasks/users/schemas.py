@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
-from ..pagination import PageQuery
+from ..pagination import OffsetPage, PageQuery
 from ..timestamps import Timestamp
 from .models import USERNAME_MAX_LENGTH
 from .passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -45,10 +45,5 @@ class UserListQuery(PageQuery):
     pass
 
 
-class UserPage(BaseModel):
+class UserPage(OffsetPage[UserOut]):
     """A page of users."""
-
-    items: list[UserOut]
-    page: int
-    page_size: int
-    total: int

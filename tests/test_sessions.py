@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 
 from quart_tasks.database import utcnow
-from quart_tasks.models import RefreshToken, User
+from quart_tasks.models import RefreshToken, TokenFamily, User
 
 from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
 from .support import TEST_SECRET_KEY, Client
@@ -141,3 +141,23 @@ async def test_key_rotation_keeps_old_tokens_while_their_key_is_listed(tmp_path:
         client = app.test_client()
         await assert_refused(await client.get("/api/users/me", headers=bearer(old)))
         assert (await client.get("/api/users/me", headers=bearer(new))).status_code == 200
+
+
+async def test_logins_purge_expired_refresh_tokens_and_empty_families(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path, SESSION_PURGE_EVERY=1)) as app:
+        client = app.test_client()
+        old = await (await client.post("/api/login", json=ADMIN)).get_json()
+        await refresh(client, old["refresh_token"])  # the family now has a spent token too
+        async with app_database(app).sessionmaker() as session:  # type: ignore[misc]
+            await session.execute(update(RefreshToken).values(expires_at=utcnow()))
+            await session.commit()
+
+        fresh = await (await client.post("/api/login", json=ADMIN)).get_json()
+
+        async with app_database(app).sessionmaker() as session:  # type: ignore[misc]
+            tokens = await session.scalar(select(func.count()).select_from(RefreshToken))
+            families = list(await session.scalars(select(TokenFamily.id)))
+        assert tokens == 1
+        assert len(families) == 1
+        await assert_refused(await client.get("/api/users/me", headers=bearer(old)))
+        assert (await client.get("/api/users/me", headers=bearer(fresh))).status_code == 200

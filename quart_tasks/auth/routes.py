@@ -52,8 +52,9 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
     assert user is not None
     if hashes.needs_rehash(user.password_hash):
         await set_password_hash(session, user, await hashes.hash(data.password))
+    config = current_app.config
     family_id, refresh_token = await sessions.start_session(
-        session, user, current_app.config["REFRESH_TOKEN_EXP_SECONDS"]
+        session, user, config["REFRESH_TOKEN_EXP_SECONDS"], config["SESSION_PURGE_EVERY"]
     )
     return token_response(user, family_id, refresh_token), 200, NO_STORE
 

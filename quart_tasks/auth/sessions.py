@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..database import utcnow
@@ -20,14 +21,36 @@ def _digest(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
-async def start_session(session: AsyncSession, user: User, lifetime: int) -> tuple[str, str]:
-    """A new family for `user` and its first refresh token: (family id, refresh token)."""
+async def start_session(
+    session: AsyncSession, user: User, lifetime: int, purge_every: int = 0
+) -> tuple[str, str]:
+    """A new family for `user` and its first refresh token: (family id, refresh token).
+
+    About one login in `purge_every` also deletes a batch of expired refresh
+    tokens, and the families left with none: no separate daemon needed.
+    """
     family = TokenFamily(id=uuid.uuid4().hex, user_id=user.id)
     session.add(family)
     await session.flush()
     refresh_token = _add_refresh_token(session, family.id, lifetime)
     await session.commit()
+    if purge_every > 0 and random.randrange(purge_every) == 0:
+        await purge_expired(session)
     return family.id, refresh_token
+
+
+async def purge_expired(session: AsyncSession, batch: int = 1000) -> None:
+    """Expired refresh tokens, then families with no token left (their access tokens,
+    shorter-lived than any refresh token, have expired too)."""
+    expired = select(RefreshToken.id).where(RefreshToken.expires_at <= utcnow()).limit(batch)
+    await session.execute(delete(RefreshToken).where(RefreshToken.id.in_(expired)))
+    empty = (
+        select(TokenFamily.id)
+        .where(~exists().where(RefreshToken.family_id == TokenFamily.id))
+        .limit(batch)
+    )
+    await session.execute(delete(TokenFamily).where(TokenFamily.id.in_(empty)))
+    await session.commit()
 
 
 async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[User, str, str]:

@@ -1,0 +1,479 @@
+"""Load scenarios S1-S5 against quart-tasks under Hypercorn, and against the reference peers.
+
+Each server gets a fresh database (PostgreSQL by default, or a SQLite file)
+seeded with 10,000 tasks, then wrk drives the scenarios in turn and one line
+per scenario reports requests/s, p50, p99, non-2xx answers, socket errors and
+the server's RSS per worker. With --compare the Flask and FastAPI peers of
+../shared/peers run the same scenarios in the same run, and a table of ratios
+quart-tasks/peer follows. See bench/README.md.
+
+    .venv/bin/python bench/load.py [--compare] [--workers 2] [--duration 8]
+        [--database postgres|sqlite] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parent
+PEERS = CHECKOUT.parent / "shared" / "peers"
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+SCENARIOS = [  # name, connections, wrk script
+    ("S1_get", 64, "get.lua"),
+    ("S2_list", 64, "list.lua"),
+    ("S3_create", 64, "create.lua"),
+    ("S4_get_512conn", 512, "get.lua"),
+    ("S5_mixed", 64, "mixed.lua"),
+]
+
+
+@dataclass
+class Result:
+    scenario: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    errors: int
+    connections: int
+
+
+@dataclass
+class Run:
+    target: str
+    results: list[Result] = field(default_factory=list)
+    rss_mib_per_worker: float = 0.0
+
+
+# --- databases ---------------------------------------------------------------
+
+
+@contextmanager
+def database(kind: str, workdir: Path, label: str) -> Iterator[str]:
+    """A fresh, empty database; yields a URL without a driver (`postgresql://…`, `sqlite:///…`)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'{label}.db'}"
+        return
+    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _postgres(statement: str, database_name: str = "postgres", *args: object) -> object:
+    connection = await asyncpg.connect(**POSTGRES, database=database_name)
+    try:
+        return await connection.fetch(statement, *args)
+    finally:
+        await connection.close()
+
+
+def with_driver(url: str, driver: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}+{driver}://{rest}"
+
+
+def seed(url: str, tasks: int, owner_id: int | None) -> None:
+    """`tasks` rows straight into the tasks table (an API-neutral, fast seed)."""
+    now = datetime.now(UTC) - timedelta(days=1)
+    owner = {"owner_id": owner_id} if owner_id is not None else {}
+    rows = [
+        {
+            **owner,
+            "title": f"seed {n}",
+            "done": n % 3 == 0,
+            "created_at": now + timedelta(milliseconds=n),
+        }
+        for n in range(tasks)
+    ]
+    columns = [*owner, "title", "done", "created_at", "updated_at"]
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            connection.executemany(
+                f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})",
+                [
+                    (
+                        *[row[c] for c in columns[:-2]],
+                        _sqlite_time(row["created_at"]),
+                        _sqlite_time(row["created_at"]),
+                    )
+                    for row in rows
+                ],
+            )
+        return
+
+    async def insert() -> None:
+        connection = await asyncpg.connect(**POSTGRES, database=url.rsplit("/", 1)[1])
+        try:
+            await connection.copy_records_to_table(
+                "tasks",
+                records=[
+                    (*[row[c] for c in columns[:-2]], row["created_at"], row["created_at"])
+                    for row in rows
+                ],
+                columns=columns,
+            )
+            await connection.execute("ANALYZE tasks")
+        finally:
+            await connection.close()
+
+    asyncio.run(insert())
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# --- servers ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def post_json(url: str, body: dict[str, object], token: str | None = None) -> dict[str, object]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, object] = json.load(response)
+        return result
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{base_url}: the server exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(f"{base_url}/api/tasks", timeout=1)
+        except urllib.error.HTTPError:
+            return  # 401: it answers
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{base_url} did not come up")
+
+
+@contextmanager
+def running(
+    command: list[str], env: dict[str, str], cwd: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def rss_mib_per_worker(root_pid: int) -> float:
+    """The largest RSS among the server's processes (its workers), in MiB."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(status.parent.name))
+    pending, rss = [root_pid], []
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return max(rss, default=0.0)
+
+
+# --- load -----------------------------------------------------------------------
+
+
+def wrk(base_url: str, script: str, connections: int, seconds: int, env: dict[str, str]) -> Result:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "--latency",
+            "-s",
+            str(HERE / "wrk" / script),
+            base_url,
+        ],
+        env={**os.environ, **env, "BENCH_WRK_DIR": str(HERE / "wrk")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        return (
+            float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)]
+            if match
+            else float("nan")
+        )
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Result(
+        scenario="",
+        rps=rps,
+        p50_ms=ms("50%"),
+        p99_ms=ms("99%"),
+        non2xx=int(non2xx.group(1)) if non2xx else 0,
+        errors=sum(map(int, sockets.groups())) if sockets else 0,
+        connections=connections,
+    )
+
+
+def drive(
+    target: str,
+    base_url: str,
+    token: str,
+    id_range: tuple[int, int],
+    args: argparse.Namespace,
+    pid: int,
+) -> Run:
+    env = {"BENCH_TOKEN": token, "BENCH_LO": str(id_range[0]), "BENCH_HI": str(id_range[1])}
+    run = Run(target)
+    for name, all_connections, script in SCENARIOS:
+        connections = max(1, all_connections // args.connection_divisor)
+        result = wrk(base_url, script, connections, args.duration, env)
+        result.scenario = name
+        run.results.append(result)
+        print(
+            f"{target:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
+            f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
+            f"rss_mib={rss_mib_per_worker(pid):.0f}",
+            flush=True,
+        )
+    run.rss_mib_per_worker = rss_mib_per_worker(pid)
+    return run
+
+
+def id_range(base_url: str, token: str) -> tuple[int, int]:
+    def first(sort: str) -> int:
+        request = urllib.request.Request(
+            f"{base_url}/api/tasks?sort={sort}&page_size=1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(json.load(response)["items"][0]["id"])
+
+    return first("id_asc"), first("id_desc")
+
+
+# --- targets --------------------------------------------------------------------
+
+
+def bench_quart_tasks(args: argparse.Namespace, workdir: Path) -> Run:
+    with database(args.database, workdir, "quart") as url:
+        driver = "aiosqlite" if url.startswith("sqlite") else "asyncpg"
+        password = secrets.token_urlsafe(16)
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "DATABASE_URL": with_driver(url, driver),
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "API_USER": "admin",
+            "API_PASS": password,
+            "ALLOW_SQLITE_IN_PRODUCTION": "true",
+            "LOGIN_FAILURES_PER_ADDRESS": "1000/minute",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "quart_tasks", "migrate"],
+            env=env,
+            cwd=CHECKOUT,
+            check=True,
+            capture_output=True,
+        )
+        seed(url, args.seed, owner_id=1)
+        port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "quart_tasks",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+        ]
+        with running(command, env, CHECKOUT, workdir / "quart-tasks.log") as process:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_up(base_url, process)
+            token = str(
+                post_json(f"{base_url}/api/login", {"username": "admin", "password": password})[
+                    "access_token"
+                ]
+            )
+            return drive(
+                "quart-tasks",
+                base_url,
+                token,
+                id_range(base_url, token),
+                args,
+                process.pid,
+            )
+
+
+def bench_peer(name: str, args: argparse.Namespace, workdir: Path) -> Run:
+    run_script = PEERS / name / "run.sh"
+    with database(args.database, workdir, name) as url:
+        driver = "psycopg2" if name == "flask_seed" else "asyncpg"
+        if url.startswith("sqlite"):
+            driver = "aiosqlite" if name == "fastapi_peer" else ""
+        database_url = with_driver(url, driver) if driver else url
+        env = {**os.environ, "DATABASE_URL": database_url}
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        # One worker first, alone, creates the table; then the real server starts.
+        with running(
+            ["bash", str(run_script), str(port), *_workers_args(name, 1)],
+            env,
+            workdir,
+            workdir / f"{name}-setup.log",
+        ) as process:
+            wait_until_up(base_url, process)
+        seed(url, args.seed, owner_id=None)
+        with running(
+            ["bash", str(run_script), str(port), *_workers_args(name, args.workers)],
+            env,
+            workdir,
+            workdir / f"{name}.log",
+        ) as process:
+            wait_until_up(base_url, process)
+            token = str(
+                post_json(f"{base_url}/api/login", {"username": "admin", "password": "admin"})[
+                    "access_token"
+                ]
+            )
+            return drive(name, base_url, token, id_range(base_url, token), args, process.pid)
+
+
+def _workers_args(name: str, workers: int) -> list[str]:
+    return ["-w", str(workers)] if name == "flask_seed" else ["--workers", str(workers)]
+
+
+def print_ratios(ours: Run, peers: list[Run]) -> None:
+    print("\nratios quart-tasks / peer (requests/s; p99 in ms):")
+    header = f"{'scenario':<16}{'quart-tasks':>12}" + "".join(
+        f"{p.target:>14}{'ratio':>7}" for p in peers
+    )
+    print(header + f"{'vs best':>9}")
+    for index, result in enumerate(ours.results):
+        line = f"{result.scenario:<16}{result.rps:>12.0f}"
+        best = max(p.results[index].rps for p in peers)
+        for peer in peers:
+            other = peer.results[index]
+            line += f"{other.rps:>14.0f}{result.rps / other.rps:>7.2f}"
+        print(line + f"{result.rps / best:>9.2f}")
+    print(
+        "p99 ms: "
+        + "; ".join(
+            f"{r.scenario} {r.p99_ms:.0f} ("
+            + ", ".join(f"{p.target} {p.results[i].p99_ms:.0f}" for p in peers)
+            + ")"
+            for i, r in enumerate(ours.results)
+        )
+    )
+    little = ours.results[3]
+    mean_ms = little.connections / little.rps * 1000
+    print(
+        f"S4 fairness: p99 {little.p99_ms:.0f} ms = {little.p99_ms / mean_ms:.2f} x "
+        f"the mean by Little's law ({mean_ms:.0f} ms)"
+    )
+    print(
+        f"RSS per worker (MiB): quart-tasks {ours.rss_mib_per_worker:.0f}; "
+        + ", ".join(f"{p.target} {p.rss_mib_per_worker:.0f}" for p in peers)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per scenario")
+    parser.add_argument("--seed", type=int, default=10_000)
+    parser.add_argument(
+        "--compare", action="store_true", help="also run the peers, then print ratios"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a quick run that only proves the script works"
+    )
+    args = parser.parse_args()
+    args.connection_divisor = 1
+    if args.smoke:
+        args.database, args.workers, args.duration, args.seed = "sqlite", 1, 2, 200
+        args.connection_divisor = 8
+    with tempfile.TemporaryDirectory(prefix="quart-tasks-bench-") as tmp:
+        workdir = Path(tmp)
+        print(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.database}, {args.workers} workers, "
+            f"{args.duration} s a scenario, {args.seed} tasks",
+            flush=True,
+        )
+        ours = bench_quart_tasks(args, workdir)
+        if args.smoke:
+            failed = [r.scenario for r in ours.results if r.rps <= 0 or r.non2xx or r.errors]
+            if failed:
+                sys.exit(
+                    f"smoke run failed in {failed}; server log:\n"
+                    + (workdir / "quart-tasks.log").read_text()[-3000:]
+                )
+            return
+        if args.compare:
+            peers = [
+                bench_peer("flask_seed", args, workdir),
+                bench_peer("fastapi_peer", args, workdir),
+            ]
+            print_ratios(ours, peers)
+
+
+if __name__ == "__main__":
+    main()

@@ -84,7 +84,12 @@ def create_engine(config: dict[str, Any]) -> AsyncEngine:
         engine = create_async_engine(url, poolclass=StaticPool)
     else:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
-        engine = create_async_engine(url)
+        # One connection per process: SQLite lets one writer in at a time, and
+        # writers on several connections wait in its busy handler, which sleeps
+        # up to 100 ms a try; queued on the pool instead they go in turn.
+        engine = create_async_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=config["DB_POOL_TIMEOUT"] * 6
+        )
     _configure_sqlite(engine, busy_timeout_ms=config["SQLITE_BUSY_TIMEOUT_MS"], wal=not in_memory)
     return engine
 

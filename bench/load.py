@@ -283,6 +283,7 @@ def drive(
     pid: int,
 ) -> Run:
     env = {"BENCH_TOKEN": token, "BENCH_LO": str(id_range[0]), "BENCH_HI": str(id_range[1])}
+    settle(args, base_url, env)
     run = Run(target)
     for name, all_connections, script in SCENARIOS:
         connections = max(1, all_connections // args.connection_divisor)
@@ -297,6 +298,17 @@ def drive(
         )
     run.rss_mib_per_worker = rss_mib_per_worker(pid)
     return run
+
+
+def settle(args: argparse.Namespace, base_url: str, env: dict[str, str]) -> None:
+    """Let the previous server's writes reach disk, then warm this one up, unmeasured.
+
+    Without it, whichever server runs second pays for the first one's checkpoint
+    in its first scenarios.
+    """
+    if args.database == "postgres":
+        asyncio.run(_postgres("CHECKPOINT"))
+    wrk(base_url, "get.lua", max(1, 64 // args.connection_divisor), 2, env)
 
 
 def id_range(base_url: str, token: str) -> tuple[int, int]:
@@ -327,6 +339,7 @@ def bench_quart_tasks(args: argparse.Namespace, workdir: Path) -> Run:
             "API_PASS": password,
             "ALLOW_SQLITE_IN_PRODUCTION": "true",
             "LOGIN_FAILURES_PER_ADDRESS": "1000/minute",
+            **dict(setting.split("=", 1) for setting in args.server_env),
         }
         subprocess.run(
             [sys.executable, "-m", "quart_tasks", "migrate"],
@@ -449,6 +462,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--hypercorn-config", type=Path, help="a Hypercorn TOML file for quart-tasks serve"
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for quart-tasks (repeatable), e.g. AUTH_CACHE_SECONDS=0",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a quick run that only proves the script works"

@@ -1,0 +1,69 @@
+"""A/B two quart-tasks settings with bench/load.py: alternating runs, medians, ratios.
+
+    .venv/bin/python bench/ab.py --runs 3 --a AUTH_CACHE_SECONDS=0 --b AUTH_CACHE_SECONDS=2
+
+Each side is a list of `--server-env` settings (repeat --a/--b for several). Runs
+alternate A, B, A, B... so drift on the shared machine hits both alike; the
+table shows each scenario's median requests/s and p99 per side and the ratio B/A.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+LOAD = Path(__file__).resolve().parent / "load.py"
+LINE = re.compile(r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)")
+
+
+def run(settings: list[str], extra: list[str]) -> dict[str, tuple[float, float]]:
+    command = [sys.executable, str(LOAD), *extra]
+    for setting in settings:
+        command += ["--server-env", setting]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return {
+        m.group(1): (float(m.group(2)), float(m.group(3)))
+        for m in map(LINE.match, output.splitlines())
+        if m
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--b", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    args = parser.parse_args()
+    extra = ["--duration", str(args.duration)]
+    results: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for n in range(args.runs):
+        for side, settings in (("A", args.a), ("B", args.b)):
+            for scenario, figures in run(settings, extra).items():
+                results[scenario][side].append(figures)
+            print(f"run {n + 1} {side} done", file=sys.stderr, flush=True)
+    print(
+        f"A: {' '.join(args.a) or 'defaults'}   B: {' '.join(args.b) or 'defaults'}   "
+        f"medians of {args.runs} alternating runs, {args.duration} s a scenario"
+    )
+    print(f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}")
+    for scenario, sides in results.items():
+        a_rps = statistics.median(r for r, _ in sides["A"])
+        b_rps = statistics.median(r for r, _ in sides["B"])
+        a_p99 = statistics.median(p for _, p in sides["A"])
+        b_p99 = statistics.median(p for _, p in sides["B"])
+        print(
+            f"{scenario:<16}{a_rps:>8.0f}{b_rps:>8.0f}{b_rps / a_rps:>7.2f}"
+            f"{a_p99:>9.0f}{b_p99:>9.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from quart import Quart, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from .auth.routes import auth
+from .auth.session_cache import SessionCache
 from .auth.throttle import init_login_throttle
 from .config import Config, load_config
 from .cors import init_cors
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None) -> Quart:
     init_openapi(app)
     Database().init_app(app)
     init_tokens(app)
+    app.extensions["session_cache"] = SessionCache(app.config["AUTH_CACHE_SECONDS"])
     init_passwords(app)
     storage = init_rate_limit_storage(app)
     init_login_throttle(app, storage)

@@ -42,6 +42,7 @@ class Config(BaseSettings):
     JWT_EXP_SECONDS: int = Field(default=3600, gt=0)
     REFRESH_TOKEN_EXP_SECONDS: int = Field(default=30 * 24 * 3600, gt=0)
     SESSION_PURGE_EVERY: int = Field(default=100, ge=0)
+    AUTH_CACHE_SECONDS: float = Field(default=2.0, ge=0)
     API_USER: str = Field(default="admin", min_length=1, max_length=64)
     API_PASS: str = Field(default=DEFAULT_API_PASS, min_length=1)
     REGISTRATION_OPEN: bool = False

@@ -9,13 +9,14 @@ before the body is read, so an anonymous client learns nothing else first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from quart import current_app, g, request
 from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE
 
+from .auth.session_cache import session_cache
 from .auth.sessions import session_user
 from .database import db_session
 from .errors import APIError, unauthorized
@@ -103,13 +104,20 @@ async def authenticate() -> None:
             return
         raise unauthorized("Missing Bearer token")
     claims = decode_access_token(token)
-    user = await session_user(db_session(), claims.user_id, claims.family_id)
-    if user is None:
-        raise unauthorized("Session ended or user removed", invalid_token=True)
-    g.principal = Principal.of(user, claims.family_id, claims.token_id)
-    await spend_api_rate_limit(user.id)
-    if access == "admin" and not user.is_admin:
+    cache = session_cache()
+    known = cache.get(claims.user_id, claims.family_id)
+    if isinstance(known, Principal):
+        principal = replace(known, token_id=claims.token_id)
+    else:
+        user = await session_user(db_session(), claims.user_id, claims.family_id)
+        if user is None:
+            raise unauthorized("Session ended or user removed", invalid_token=True)
+        principal = Principal.of(user, claims.family_id, claims.token_id)
+        cache.put(claims.user_id, claims.family_id, principal)
+    g.principal = principal
+    if access == "admin" and not principal.is_admin:
         raise forbidden()
+    await spend_api_rate_limit(principal.user_id)
 
 
 def forbidden(message: str = "Only an admin may do this") -> APIError:

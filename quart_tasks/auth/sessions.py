@@ -15,6 +15,7 @@ from ..database import utcnow
 from ..errors import unauthorized
 from ..users.models import User
 from .models import RefreshToken, TokenFamily
+from .session_cache import session_cache
 
 
 def _digest(refresh_token: str) -> str:
@@ -91,6 +92,7 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
+    session_cache().forget_family(family_id)
     await session.execute(
         update(TokenFamily)
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))

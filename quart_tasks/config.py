@@ -34,6 +34,7 @@ class Config(BaseSettings):
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
+    DB_POOL_PRE_PING: bool = False
     READY_TIMEOUT: float = Field(default=1.0, gt=0)
     RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)

@@ -74,8 +74,11 @@ def create_engine(config: dict[str, Any]) -> AsyncEngine:
             pool_size=config["DB_POOL_SIZE"],
             max_overflow=config["DB_MAX_OVERFLOW"],
             pool_timeout=config["DB_POOL_TIMEOUT"],
-            # A restarted server leaves dead connections behind: test each on checkout.
-            pool_pre_ping=True,
+            # After a database restart the first query on a dead connection fails
+            # (503) and SQLAlchemy invalidates the whole pool; a ping on every
+            # checkout would spare that one request at the cost of a round trip
+            # on all of them.
+            pool_pre_ping=config["DB_POOL_PRE_PING"],
             connect_args={"timeout": config["DB_CONNECT_TIMEOUT"]},
         )
     in_memory = url.database in (None, "", ":memory:")

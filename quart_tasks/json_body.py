@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest
 from .errors import APIError
 
 
-def limit_body_size() -> None:
+async def limit_body_size() -> None:
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         raise APIError(413, "payload_too_large", f"Request body is larger than {limit} bytes")

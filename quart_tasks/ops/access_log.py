@@ -12,7 +12,7 @@ from ..logs import ACCESS_LOGGER
 logger = logging.getLogger(ACCESS_LOGGER)
 
 
-def _start_clock() -> None:
+async def _start_clock() -> None:
     g.started = time.perf_counter()
 
 

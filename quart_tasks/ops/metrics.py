@@ -57,7 +57,7 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def _enter() -> None:
+async def _enter() -> None:
     IN_FLIGHT.inc()
     g.metrics_in_flight = True
     g.metrics_started = time.perf_counter()

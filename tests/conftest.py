@@ -7,12 +7,14 @@ same suite runs on both.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from quart import Quart
 from sqlalchemy import func, select
@@ -156,11 +158,22 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real `quart-tasks serve` (Hypercorn) process on a migrated database of its own."""
     workdir = tmp_path_factory.mktemp("live")
     with fresh_database_url(workdir) as url, running_server(url, workdir) as base_url:
         yield LiveServer(base_url=base_url, database_url=url)
+
+
+@pytest.fixture
+def live(live_session: LiveServer) -> LiveServer:
+    """The live server, ready: another test may have restarted its database, and a
+    pool renews itself on its first failed query, which a readiness check spends."""
+    for _ in range(50):
+        if httpx.get(f"{live_session.base_url}/readyz", timeout=5).status_code == 200:
+            return live_session
+        time.sleep(0.2)
+    raise RuntimeError("the live server did not become ready")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from .ops.headers import init_security_headers
 from .ops.metrics import init_metrics
 from .ops.proxies import TrustedProxies, parse_networks
 from .ops.routes import ops
+from .query_string import require_utf8_query
 from .rate_limits import init_api_rate_limit, init_rate_limit_storage
 from .request_id import init_request_id
 from .security import authenticate
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None) -> Quart:
     init_security_headers(app)
     # In this order: an oversized or anonymous request is refused before its body is read.
     app.before_request(limit_body_size)
+    app.before_request(require_utf8_query)
     app.before_request(authenticate)
     app.before_request(require_json_object)
     init_cors(app)

@@ -30,7 +30,10 @@ def if_match() -> VersionMatch | None:
     header = request.if_match
     if not header:
         return None
-    versions = frozenset(int(tag) for tag in header.as_set() if tag.isascii() and tag.isdigit())
+    # A tag of more digits than a BIGINT has cannot name a version: skip, not overflow.
+    versions = frozenset(
+        int(tag) for tag in header.as_set() if tag.isascii() and tag.isdigit() and len(tag) <= 18
+    )
     return VersionMatch(any_version=header.star_tag, versions=versions)
 
 

@@ -35,7 +35,9 @@ async def require_json_object() -> None:
         raise APIError(400, "bad_request", "A JSON object body is required")
     try:
         body = await request.get_json()  # cached: the view's validation reuses it
-    except BadRequest:
-        raise APIError(400, "bad_request", "Request body is not valid JSON") from None
+    except (BadRequest, UnicodeDecodeError):
+        raise APIError(400, "bad_request", "Request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise APIError(400, "bad_request", "Request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise APIError(400, "bad_request", "Request body must be a JSON object")

@@ -4,7 +4,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
-Credential = Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024)]
+from ..text import NoNul
+
+Credential = Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024), NoNul]
 
 
 class LoginRequest(BaseModel):

@@ -19,12 +19,15 @@ from pydantic import (
 )
 
 from ..pagination import OffsetPage, PageQuery
+from ..text import NoNul
 from ..timestamps import Timestamp
 from ..users.models import USERNAME_MAX_LENGTH
 from .models import TITLE_MAX_LENGTH
 
 Title = Annotated[
-    StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+    StrictStr,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
+    NoNul,
 ]
 TITLE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": TITLE_MAX_LENGTH}
 
@@ -70,11 +73,11 @@ class TaskPatch(Strict):
 class TaskListQuery(PageQuery):
     done: DoneFilter | None = None
     sort: SortOrder = "id_desc"
-    q: str | None = Field(
+    q: Annotated[str, NoNul] | None = Field(
         default=None, max_length=TITLE_MAX_LENGTH, description="Case-insensitive title substring."
     )
 
-    owner: str | None = Field(
+    owner: Annotated[str, NoNul] | None = Field(
         default=None,
         max_length=USERNAME_MAX_LENGTH,
         description="Admins only: a username, or `*` for every owner. Default: the caller.",

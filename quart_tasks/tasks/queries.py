@@ -28,6 +28,12 @@ def task_not_found() -> APIError:
     return not_found("Task not found")
 
 
+def _check_id(task_id: int) -> None:
+    """An id past BIGINT cannot exist, and must not reach the driver (it would overflow)."""
+    if task_id > MAX_BIG_ID:
+        raise task_not_found()
+
+
 @dataclass(frozen=True, slots=True)
 class TaskFilter:
     done: bool | None = None
@@ -84,8 +90,7 @@ async def list_after(
 
 
 async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> Task:
-    if task_id > MAX_BIG_ID:  # cannot exist, and must not reach the driver
-        raise task_not_found()
+    _check_id(task_id)
     task = await session.scalar(select(Task).where(Task.id == task_id, *reachable_by(caller)))
     if task is None:
         raise task_not_found()
@@ -97,12 +102,6 @@ def add_task(session: AsyncSession, caller: Principal, *, title: str, done: bool
     now = utcnow()
     task = Task(owner_id=caller.user_id, title=title, done=done, created_at=now, updated_at=now)
     session.add(task)
-    return task
-
-
-async def create_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
-    task = add_task(session, caller, title=title, done=done)
-    await session.commit()
     return task
 
 
@@ -130,8 +129,7 @@ async def update_task(
     `version` and `updated_at` move only when a value actually changes, so an
     ETag changes with every change and only then.
     """
-    if task_id > MAX_BIG_ID:
-        raise task_not_found()
+    _check_id(task_id)
     if not changes:
         task = await fetch_task(session, caller, task_id)
         if expected is not None and not expected.accepts(task.version):
@@ -160,8 +158,7 @@ async def update_task(
 async def delete_task(
     session: AsyncSession, caller: Principal, task_id: int, expected: VersionMatch | None = None
 ) -> None:
-    if task_id > MAX_BIG_ID:
-        raise task_not_found()
+    _check_id(task_id)
     result = await session.execute(
         delete(Task).where(
             Task.id == task_id, *reachable_by(caller), *_version_conditions(expected)

@@ -24,6 +24,7 @@ from .config import Config, ConfigError, load_config
 from .database import create_engine
 from .errors import APIError
 from .logs import LOGGER_NAME, configure_logging
+from .supervisor import Supervisor
 from .users import queries
 from .users.bootstrap import ensure_bootstrap_admin
 from .users.models import Role
@@ -157,7 +158,8 @@ def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None)
 
     Defaults: 127.0.0.1:8000, one worker, 30 s graceful shutdown, keep-alive
     longer than a load balancer's idle timeout, no `Server` header, no access
-    log of Hypercorn's own (the app logs every request).
+    log of Hypercorn's own (the app logs every request). A worker that dies is
+    replaced while the others keep serving.
     """
     settings = checked_config()
     configure_logging(settings.LOG_LEVEL, settings.as_mapping()["LOG_FORMAT"])
@@ -166,9 +168,17 @@ def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None)
         config.bind = list(binds)
     if workers is not None:
         config.workers = workers
+    if config.use_reloader:  # development only: Hypercorn's master watches the files
+        sys.exit(run_hypercorn(config))
+    on_worker_exit = None
     if settings.METRICS_ENABLED and config.workers > 1:
         share_metrics_between_workers()
-    sys.exit(run_hypercorn(config))
+        on_worker_exit = forget_dead_worker_metrics
+    try:
+        supervisor = Supervisor(config, on_worker_exit=on_worker_exit)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(supervisor.run())
 
 
 def hypercorn_config(config_file: Path | None) -> HypercornConfig:
@@ -180,6 +190,13 @@ def hypercorn_config(config_file: Path | None) -> HypercornConfig:
     config.application_path = APPLICATION_PATH
     config.errorlog = logging.getLogger(SERVER_LOGGER)
     return config
+
+
+def forget_dead_worker_metrics(pid: int) -> None:
+    """Drop a dead worker's live gauges (in-flight requests); its counters still count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def share_metrics_between_workers() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -80,6 +80,23 @@ def quart_tasks_serve(bind: str) -> list[str]:
     return [sys.executable, "-m", "quart_tasks", "serve", "--bind", bind]
 
 
+def two_workers(bind: str) -> list[str]:
+    return [*quart_tasks_serve(bind), "--workers", "2"]
+
+
+async def all_tasks(http: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
+    """Every task the caller can see, page by page."""
+    tasks: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        answer = await http.get("/api/tasks", params={"page": page, "page_size": 100}, headers=auth)
+        assert answer.status_code == 200, answer.text
+        tasks += answer.json()["items"]
+        if len(tasks) >= answer.json()["total"]:
+            return tasks
+        page += 1
+
+
 def hypercorn_asgi_app(bind: str) -> list[str]:
     return [sys.executable, "-m", "hypercorn", "asgi:app", "--bind", bind]
 
@@ -128,7 +145,12 @@ def served(
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            command(f"127.0.0.1:{port}"), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+            command(f"127.0.0.1:{port}"),
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under a service manager
         )
         try:
             _wait_until_serving(base_url, process, log, timeout=30)
@@ -140,6 +162,31 @@ def served(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def worker_pids(supervisor_pid: int) -> set[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # it exited while we looked
+        if parent == supervisor_pid and b"spawn_main" in command:
+            pids.add(int(entry.name))
+    return pids
+
+
+async def wait_for_workers(server: Server, count: int, without: int | None = None) -> set[int]:
+    for _ in range(100):
+        pids = worker_pids(server.process.pid)
+        if len(pids) == count and without not in pids:
+            return pids
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"expected {count} workers, found {worker_pids(server.process.pid)}")
 
 
 def _wait_until_serving(

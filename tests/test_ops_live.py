@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from .conftest import ADMIN
-from .live import fresh_database_url, quart_tasks_serve, served
+from .live import fresh_database_url, quart_tasks_serve, served, two_workers
 from .support import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.slow
@@ -65,10 +66,22 @@ async def test_log_lines_are_json_with_the_request_id_and_no_secret(tmp_path: Pa
         assert secret not in output
 
 
-async def test_sigterm_lets_a_hundred_requests_in_flight_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("workers", "to_the_group"),
+    [(1, False), (2, True)],
+    ids=["one-worker-signalled", "two-workers-whole-group-signalled"],
+)
+async def test_sigterm_lets_a_hundred_requests_in_flight_finish(
+    tmp_path: Path, workers: int, to_the_group: bool
+) -> None:
+    """A service manager may signal the server alone or its whole process group."""
     # Expensive hashing makes each login slow enough to be in flight at SIGTERM.
     slow = {"ARGON2_TIME_COST": "4", "LOGIN_FAILURES_PER_ADDRESS": "1000/minute"}
-    with fresh_database_url(tmp_path) as url, served(url, tmp_path, **slow) as server:
+
+    def command(bind: str) -> list[str]:
+        return [*quart_tasks_serve(bind), "--workers", str(workers)]
+
+    with fresh_database_url(tmp_path) as url, served(url, tmp_path, command, **slow) as server:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=60, limits=limits) as http:
             logins = [
@@ -76,16 +89,15 @@ async def test_sigterm_lets_a_hundred_requests_in_flight_finish(tmp_path: Path) 
             ]
             await asyncio.sleep(0.5)
             assert not all(login.done() for login in logins), "the logins finished too soon"
-            server.process.send_signal(signal.SIGTERM)
+            if to_the_group:
+                os.killpg(server.process.pid, signal.SIGTERM)
+            else:
+                server.process.send_signal(signal.SIGTERM)
             answers = await asyncio.gather(*logins)
         exit_code = await asyncio.to_thread(server.process.wait, 60)
 
     assert [answer.status_code for answer in answers] == [200] * 100
     assert exit_code == 0
-
-
-def two_workers(bind: str) -> list[str]:
-    return [*quart_tasks_serve(bind), "--workers", "2"]
 
 
 async def test_metrics_add_up_across_two_workers(tmp_path: Path) -> None:

@@ -1,0 +1,183 @@
+"""`quart-tasks serve` keeps its workers running: killed workers are replaced, no write is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from quart_tasks.supervisor import (
+    FIRST_RESTART_DELAY,
+    MAX_RESTART_DELAY,
+    STABLE_AFTER,
+    RestartPolicy,
+)
+
+from .conftest import ADMIN
+from .live import all_tasks, fresh_database_url, served, two_workers, wait_for_workers, worker_pids
+
+CLIENTS = 8
+KILL_EVERY = 1.0
+KILLING_FOR = 10.0
+GIVE_UP_AFTER = 15.0
+RETRYABLE = {409, 503}  # the key still in flight after a kill; the database busy
+
+
+def test_restart_delay_doubles_while_workers_die_young_and_resets_after_a_long_life() -> None:
+    policy = RestartPolicy()
+    young = [policy.after_exit(uptime=0.5, exitcode=-9) for _ in range(12)]
+    assert young[:4] == [FIRST_RESTART_DELAY * 2**n for n in range(4)]
+    assert young[-1] == MAX_RESTART_DELAY
+    assert policy.after_exit(uptime=STABLE_AFTER, exitcode=1) == 0
+    assert policy.after_exit(uptime=0.5, exitcode=1) == FIRST_RESTART_DELAY
+    assert policy.after_exit(uptime=0.5, exitcode=0) == 0, "a clean exit is not a crash"
+
+
+@pytest.mark.slow
+async def test_sigkill_every_second_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """8 clients create tasks while one of two workers is SIGKILLed every second for 10 s.
+
+    Each create carries an Idempotency-Key and is retried with it until answered,
+    so every attempted task must end up acknowledged, and stored exactly once.
+    """
+    with fresh_database_url(tmp_path) as url, served(url, tmp_path, two_workers) as server:
+        survivor = min(await wait_for_workers(server, 2))
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            token = (await http.post("/api/login", json=ADMIN)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        acknowledged: dict[int, str] = {}
+        acknowledged_at: list[float] = []
+        failures: Counter[str] = Counter()
+        killing = asyncio.Event()
+
+        async def create_until_acknowledged(http: httpx.AsyncClient, title: str) -> None:
+            headers = {**auth, "Idempotency-Key": title}
+            give_up_at = time.monotonic() + GIVE_UP_AFTER
+            while time.monotonic() < give_up_at:
+                try:
+                    answer = await http.post("/api/tasks", json={"title": title}, headers=headers)
+                except httpx.TransportError as error:
+                    failures[type(error).__name__] += 1
+                    continue
+                if answer.status_code in RETRYABLE:
+                    failures[str(answer.status_code)] += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                assert answer.status_code == 201, answer.text
+                acknowledged[answer.json()["id"]] = title
+                acknowledged_at.append(time.monotonic())
+                return
+            raise AssertionError(f"{title} was not acknowledged within {GIVE_UP_AFTER} s")
+
+        async def client(number: int) -> int:
+            sent = 0
+            # A connection per request, so that requests keep reaching the doomed worker.
+            fresh_connections = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(
+                base_url=server.base_url, timeout=30, limits=fresh_connections
+            ) as http:
+                while not killing.is_set() or sent == 0:
+                    await create_until_acknowledged(http, f"client-{number}-task-{sent}")
+                    sent += 1
+            return sent
+
+        async def killer() -> tuple[int, set[int]]:
+            kills, seen = 0, set()
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < KILLING_FOR:
+                    workers = worker_pids(server.process.pid)
+                    seen |= workers
+                    for victim in sorted(workers - {survivor})[:1]:
+                        os.kill(victim, signal.SIGKILL)
+                        kills += 1
+                    await asyncio.sleep(KILL_EVERY)
+            finally:
+                killing.set()
+            return kills, seen
+
+        kill_started = time.monotonic()
+        (kills, seen), *sent = await asyncio.gather(
+            killer(), *(client(number) for number in range(CLIENTS))
+        )
+        kill_ended = time.monotonic()
+        workers_after = await wait_for_workers(server, 2)
+
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            stored = await all_tasks(http, auth)
+        output = server.output()
+
+    assert kills >= 5, f"only {kills} workers were killed"
+    assert survivor in workers_after, "the worker that was never killed died"
+    assert len(seen) >= kills + 1
+    assert "Traceback" not in output
+    assert sum(sent) == len(acknowledged) > 100
+    assert sorted(stored_ids := [task["id"] for task in stored]) == sorted(acknowledged)
+    assert len(set(stored_ids)) == len(stored_ids)
+    assert {task["id"]: task["title"] for task in stored} == acknowledged
+    # The survivor served throughout: no second of the killing went without an acknowledgement.
+    seconds = Counter(int(at - kill_started) for at in acknowledged_at if at < kill_ended)
+    assert all(seconds[second] > 0 for second in range(int(KILLING_FOR))), seconds
+    print(f"\n{kills} kills, {len(acknowledged)} tasks acknowledged, retries {dict(failures)}")
+
+
+@pytest.mark.slow
+async def test_sighup_replaces_every_worker_and_no_request_fails(tmp_path: Path) -> None:
+    with fresh_database_url(tmp_path) as url, served(url, tmp_path, two_workers) as server:
+        before = await wait_for_workers(server, 2)
+        answers: list[int] = []
+        # New connections: an idle keep-alive connection is closed by its retiring
+        # worker, as on any restart, and a client retries a request it lost that way.
+        no_keep_alive = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=30, limits=no_keep_alive
+        ) as http:
+            server.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                answers.append((await http.get("/healthz")).status_code)
+                after = worker_pids(server.process.pid)
+                if len(after) == 2 and not after & before:
+                    break
+                await asyncio.sleep(0.02)
+        output = server.output()
+
+    assert len(after) == 2
+    assert not after & before, "the old workers are still running"
+    assert set(answers) == {200}
+    assert "exited" not in output
+
+
+@pytest.mark.slow
+async def test_a_dead_workers_live_gauges_are_dropped(tmp_path: Path) -> None:
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    metrics = {"METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    with (
+        fresh_database_url(tmp_path) as url,
+        served(url, tmp_path, two_workers, **metrics) as server,
+    ):
+        victim = min(await wait_for_workers(server, 2))
+        no_keep_alive = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(
+            base_url=server.base_url, timeout=10, limits=no_keep_alive
+        ) as http:
+            for _ in range(200):  # a connection each, until the victim has counted a request
+                await http.get("/healthz")
+                if list(shared.glob(f"counter_{victim}.db")):
+                    break
+            assert list(shared.glob(f"gauge_livesum_{victim}.db")), "no live gauge file to drop"
+            os.kill(victim, signal.SIGKILL)
+            replaced = await wait_for_workers(server, 2, without=victim)
+            answer = await http.get("/metrics")
+
+    assert victim not in replaced
+    assert not list(shared.glob(f"gauge_livesum_{victim}.db"))
+    assert list(shared.glob(f"counter_{victim}.db")), "the dead worker's counts must stay"
+    assert answer.status_code == 200

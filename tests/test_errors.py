@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 from quart import Quart
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from quart_tasks.errors import database_unavailable
 
 from .support import Client
 
@@ -88,3 +91,35 @@ async def test_request_ids_differ_between_requests(client: Client) -> None:
     second = await client.get("/api/tasks")
 
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
+class DriverError(Exception):
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [
+        ("57P03", True),  # the database system is shutting down / starting up
+        ("57P01", True),  # terminating connection due to administrator command
+        ("08006", True),  # connection failure
+        ("53300", True),  # too many connections
+        ("42P01", False),  # undefined table: a bug, not an outage
+        ("22P02", False),  # invalid text representation
+        (None, False),
+    ],
+)
+def test_only_outage_sqlstates_make_a_plain_driver_error_a_503(
+    sqlstate: str | None, unavailable: bool
+) -> None:
+    error = DBAPIError("SELECT 1", None, DriverError("boom", sqlstate))
+    assert database_unavailable(error) is unavailable
+
+
+def test_disconnects_are_unavailable_whatever_their_sqlstate() -> None:
+    assert database_unavailable(OperationalError("SELECT 1", None, DriverError("gone", None)))
+    invalidated = DBAPIError("SELECT 1", None, DriverError("gone", None))
+    invalidated.connection_invalidated = True
+    assert database_unavailable(invalidated)

@@ -9,18 +9,22 @@ PostgreSQL, whatever `TEST_DATABASE_URL` says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from .conftest import ADMIN, bearer, reset_schema, serving, settings_for_test
+from .live import all_tasks, served, two_workers
 from .support import require
 
 pytestmark = pytest.mark.slow
@@ -63,7 +67,9 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]]) -> None:
     raise TimeoutError("still not there after 30 s")
 
 
-async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def outage_database() -> AsyncIterator[str]:
+    """A throwaway PostgreSQL database on the local cluster, which the test may stop."""
     require(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster is not installed")
     require(os.geteuid() == 0, "stopping the PostgreSQL cluster needs root")
     require(await postgres_up(), "PostgreSQL is not running at 127.0.0.1:5432")
@@ -71,10 +77,21 @@ async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) ->
     admin = await asyncpg.connect(**POSTGRES, database="postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    await reset_schema(url)
-    config = settings_for_test(tmp_path, DATABASE_URL=url, DB_POOL_TIMEOUT=2, DB_CONNECT_TIMEOUT=2)
     try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await wait_for(postgres_up)
+        admin = await asyncpg.connect(**POSTGRES, database="postgres")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) -> None:
+    async with outage_database() as url:
+        await reset_schema(url)
+        config = settings_for_test(
+            tmp_path, DATABASE_URL=url, DB_POOL_TIMEOUT=2, DB_CONNECT_TIMEOUT=2
+        )
         async with serving(config, fresh_schema=False) as app:
             client = app.test_client()
             auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
@@ -111,14 +128,70 @@ async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) ->
             await wait_for(ready)
             after = await (await client.get("/api/tasks", headers=auth)).get_json()
             created = await client.post("/api/tasks", json={"title": "after"}, headers=auth)
-    finally:
-        await wait_for(postgres_up)
-        admin = await asyncpg.connect(**POSTGRES, database="postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
     assert [(status, retry) for status, retry, _ in during] == [(503, "5")] * 5
     assert all(seconds < 5 for _, _, seconds in during)
     assert [item["title"] for item in after["items"]] == ["before"]
     assert after["items"][0]["done"] is False
     assert created.status_code == 201
+
+
+async def test_a_restart_under_load_is_503_in_the_gap_and_loses_no_write(
+    tmp_path: Path,
+) -> None:
+    """8 clients create tasks against 2 workers while the cluster is stopped and started.
+
+    Each create carries an Idempotency-Key and is retried with it on 503, so every
+    attempted task must end up acknowledged once the database is back, and stored once.
+    """
+    answers: Counter[int] = Counter()
+    acknowledged: dict[int, str] = {}
+    async with outage_database() as url:
+        env = {"DB_POOL_TIMEOUT": "2", "DB_CONNECT_TIMEOUT": "2"}
+        with served(url, tmp_path, two_workers, **env) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                token = (await http.post("/api/login", json=ADMIN)).json()["access_token"]
+                auth = {"Authorization": f"Bearer {token}"}
+                outage_over = asyncio.Event()
+
+                async def create_until_acknowledged(title: str) -> None:
+                    headers = {**auth, "Idempotency-Key": title}
+                    for _ in range(600):
+                        answer = await http.post(
+                            "/api/tasks", json={"title": title}, headers=headers
+                        )
+                        answers[answer.status_code] += 1
+                        if answer.status_code == 201:
+                            acknowledged[answer.json()["id"]] = title
+                            return
+                        assert answer.status_code in (409, 503), server.output()[-6000:]
+                        await asyncio.sleep(0.1)
+                    raise AssertionError(f"{title} was never acknowledged")
+
+                async def client(number: int) -> None:
+                    sent = 0
+                    while not outage_over.is_set():
+                        await create_until_acknowledged(f"client-{number}-task-{sent}")
+                        sent += 1
+
+                async def outage() -> None:
+                    try:
+                        await asyncio.sleep(1)
+                        await asyncio.to_thread(cluster, "stop")
+                        await asyncio.sleep(2)
+                        await asyncio.to_thread(cluster, "start")
+                        await wait_for(postgres_up)
+                        await asyncio.sleep(1)
+                    finally:
+                        outage_over.set()
+
+                await asyncio.gather(outage(), *(client(number) for number in range(8)))
+                stored = await all_tasks(http, auth)
+            output = server.output()
+
+    assert answers[503] > 0, "no request fell into the outage"
+    assert set(answers) <= {201, 409, 503}, answers
+    assert "Traceback" not in output
+    assert {task["id"]: task["title"] for task in stored} == acknowledged
+    assert len(stored) == len(acknowledged)
+    print(f"\nanswers {dict(answers)}, {len(acknowledged)} tasks acknowledged and stored")

@@ -20,6 +20,12 @@ from . import __version__
 from .errors import ErrorResponse
 from .security import BEARER_SCHEME, view_access
 
+RETRY_AFTER_STATUSES = (429, 503)
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
 
 class NoContent(BaseModel):
     """No content."""
@@ -33,10 +39,14 @@ class TasksOpenAPIProvider(OpenAPIProvider):
         components.update(error_components)
         for path_item in paths.values():
             for operation in path_item.values():
+                responses = operation["responses"]
                 for status in statuses:
-                    operation["responses"].setdefault(
+                    responses.setdefault(
                         status, {**error_response, "description": HTTPStatus(status).phrase}
                     )
+                for status, response in responses.items():
+                    if int(status) in RETRY_AFTER_STATUSES:
+                        response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
         return paths, components
 
     def build_response_object(
@@ -76,7 +86,9 @@ def _error_statuses(rule: Rule, view: Any) -> list[int]:
         statuses.append(404)
     if hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):
         statuses += [413, 415]
-    statuses.append(500)
+    if access is not None:  # RATE_LIMIT counts each caller's requests
+        statuses.append(429)
+    statuses += [500, 503]  # every API route needs the database
     return statuses
 
 

@@ -179,3 +179,12 @@ def live(live_session: LiveServer) -> LiveServer:
 @pytest.fixture
 def live_server(live: LiveServer) -> str:
     return live.base_url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=300,
+        help="Schemathesis examples per API operation, half valid, half invalid [300].",
+    )

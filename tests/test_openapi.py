@@ -10,18 +10,18 @@ from quart import Quart
 from .support import Client
 
 OPERATIONS = {
-    ("/api/login", "post"): {200, 400, 401, 413, 415, 429, 500},
-    ("/api/token/refresh", "post"): {200, 400, 401, 413, 415, 500},
-    ("/api/logout", "post"): {204, 401, 500},
-    ("/api/users", "post"): {201, 400, 401, 403, 409, 413, 415, 500},
-    ("/api/users", "get"): {200, 400, 401, 403, 500},
-    ("/api/users/me", "get"): {200, 401, 500},
-    ("/api/tasks", "get"): {200, 400, 401, 403, 500},
-    ("/api/tasks", "post"): {201, 400, 401, 409, 413, 415, 422, 500},
-    ("/api/tasks/{task_id}", "get"): {200, 304, 401, 404, 500},
-    ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 412, 413, 415, 500},
-    ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 412, 413, 415, 500},
-    ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 412, 500},
+    ("/api/login", "post"): {200, 400, 401, 413, 415, 429, 500, 503},
+    ("/api/token/refresh", "post"): {200, 400, 401, 413, 415, 500, 503},
+    ("/api/logout", "post"): {204, 401, 429, 500, 503},
+    ("/api/users", "post"): {201, 400, 401, 403, 409, 413, 415, 429, 500, 503},
+    ("/api/users", "get"): {200, 400, 401, 403, 429, 500, 503},
+    ("/api/users/me", "get"): {200, 401, 429, 500, 503},
+    ("/api/tasks", "get"): {200, 400, 401, 403, 429, 500, 503},
+    ("/api/tasks", "post"): {201, 400, 401, 409, 413, 415, 422, 429, 500, 503},
+    ("/api/tasks/{task_id}", "get"): {200, 304, 401, 404, 429, 500, 503},
+    ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 412, 413, 415, 429, 500, 503},
+    ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 412, 413, 415, 429, 500, 503},
+    ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 412, 429, 500, 503},
 }
 
 
@@ -153,3 +153,10 @@ async def test_only_the_listed_assets_are_served(client: Client, name: str) -> N
     response = await client.get(f"/docs/assets/{name}")
 
     assert response.status_code == 404
+
+
+def test_429_and_503_document_their_retry_after_header(spec: dict[str, Any]) -> None:
+    for key, operation in operations(spec).items():
+        for status in ("429", "503"):
+            if status in operation["responses"]:
+                assert "Retry-After" in operation["responses"][status]["headers"], key

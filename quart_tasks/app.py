@@ -16,6 +16,7 @@ from .database import Database, database
 from .docs import docs
 from .errors import register_error_handlers
 from .json_body import limit_body_size, require_json_object
+from .live import init_live, live
 from .logs import configure_logging
 from .openapi import init_openapi
 from .ops.access_log import init_access_log
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.before_request(require_json_object)
     init_cors(app)
     init_openapi(app)
+    init_live(app)  # before the database: at shutdown it stops before the engine goes
     Database().init_app(app)
     init_tokens(app)
     app.extensions["session_cache"] = SessionCache(app.config["AUTH_CACHE_SECONDS"])
@@ -65,6 +67,7 @@ def create_app(config: Config | None = None) -> Quart:
 
     app.register_blueprint(auth, url_prefix="/api")
     app.register_blueprint(users, url_prefix="/api")
+    app.register_blueprint(live, url_prefix="/api")  # before tasks: /tasks/events is no task id
     app.register_blueprint(tasks, url_prefix="/api")
     app.register_blueprint(docs)
     app.register_blueprint(ops)

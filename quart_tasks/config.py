@@ -57,6 +57,12 @@ class Config(BaseSettings):
     IDEMPOTENCY_WAIT_MS: int = Field(default=2000, gt=0)
     IDEMPOTENCY_PURGE_EVERY: int = Field(default=100, ge=0)
     RATE_LIMIT: str = ""
+    EVENTS_RETENTION_SECONDS: int = Field(default=24 * 3600, gt=0)
+    EVENTS_RETENTION_COUNT: int = Field(default=100_000, gt=0)
+    EVENTS_PURGE_EVERY: int = Field(default=100, ge=0)
+    EVENTS_QUEUE_SIZE: int = Field(default=256, ge=1)
+    EVENTS_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
+    EVENTS_POLL_SECONDS: float = Field(default=1.0, gt=0)
     REDIS_URL: str | None = None
     METRICS_ENABLED: bool = False
     TRUSTED_PROXIES: str = ""

@@ -3,7 +3,8 @@
 from .auth.models import RefreshToken, TokenFamily
 from .database import Base
 from .idempotency.models import IdempotencyKey
+from .live.models import TaskEvent
 from .tasks.models import Task
 from .users.models import User
 
-__all__ = ["Base", "IdempotencyKey", "RefreshToken", "Task", "TokenFamily", "User"]
+__all__ = ["Base", "IdempotencyKey", "RefreshToken", "Task", "TaskEvent", "TokenFamily", "User"]

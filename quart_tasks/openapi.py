@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -27,13 +29,75 @@ RETRY_AFTER_HEADER = {
 }
 
 
+EVENT_STREAM_ATTRIBUTE = "_quart_tasks_event_stream"
+EVENT_STREAM_RESPONSE = {
+    "description": "A stream of Server-Sent Events",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+LAST_EVENT_ID_PARAMETER = {
+    "in": "header",
+    "name": "Last-Event-ID",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Resume after this event id; sent by a reconnecting EventSource.",
+}
+WEBSOCKET_QUERY_PARAMETERS = [
+    ("access_token", {"type": "string"}, "The access token, unless sent as Authorization."),
+    ("since", {"type": "integer", "minimum": 0}, "Resume after this event id."),
+]
+
+
+def event_stream(view: Any) -> Any:
+    """Document the view's 200 answer as `text/event-stream`."""
+    setattr(view, EVENT_STREAM_ATTRIBUTE, True)
+    return view
+
+
+def _openapi_path(rule: Rule) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+
+
 class NoContent(BaseModel):
     """No content."""
 
 
 class TasksOpenAPIProvider(OpenAPIProvider):
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        for rule in self._app.url_map.iter_rules():
+            if rule.websocket:
+                document["paths"][_openapi_path(rule)] = self._websocket_path(rule)
+        return document
+
+    def _websocket_path(self, rule: Rule) -> dict[str, Any]:
+        """OpenAPI has no websockets: the route is described as the GET that upgrades."""
+        view = self._app.view_functions[rule.endpoint]
+        summary, _, description = (inspect.getdoc(view) or "").partition("\n")
+        error_response, _ = self.build_response_object(ErrorResponse, None)
+        return {
+            "get": {
+                "summary": summary,
+                "description": description.strip(),
+                "operationId": f"websocket_{rule.endpoint.rpartition('.')[2]}",
+                "security": [{BEARER_SCHEME: []}],
+                "parameters": [
+                    {"in": "query", "name": name, "schema": schema, "description": text}
+                    for name, schema, text in WEBSOCKET_QUERY_PARAMETERS
+                ],
+                "responses": {
+                    "101": {"description": "Switching Protocols: the WebSocket is open"},
+                    "400": {**error_response, "description": "Not a WebSocket handshake"},
+                },
+            }
+        }
+
     def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
         paths, components = super().build_paths(rule)
+        view = self._app.view_functions[rule.endpoint]
+        if getattr(view, EVENT_STREAM_ATTRIBUTE, False):
+            for path_item in paths.values():
+                path_item["get"]["responses"][200] = EVENT_STREAM_RESPONSE
+                path_item["get"]["parameters"].append(LAST_EVENT_ID_PARAMETER)
         statuses = _error_statuses(rule, self._app.view_functions[rule.endpoint])
         error_response, error_components = self.build_response_object(ErrorResponse, None)
         components.update(error_components)

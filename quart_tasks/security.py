@@ -8,7 +8,7 @@ before the body is read, so an anonymous client learns nothing else first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -26,6 +26,8 @@ from .users.models import Role, User
 
 BEARER_SCHEME = "bearer"
 ACCESS_ATTRIBUTE = "_quart_tasks_access"
+QUERY_TOKEN_ATTRIBUTE = "_quart_tasks_query_token"
+QUERY_TOKEN_PARAMETER = "access_token"
 
 Access = Literal["user", "admin", "optional"]
 V = TypeVar("V", bound=Callable[..., Any])
@@ -81,9 +83,8 @@ def view_access(view: Any) -> Access | None:
     return access
 
 
-def bearer_token() -> str | None:
-    """The token of the `Authorization: Bearer` header; None when there is no header."""
-    header = request.headers.get("Authorization")
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer` header; None when there is no header."""
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
@@ -93,27 +94,52 @@ def bearer_token() -> str | None:
     return token
 
 
-async def authenticate() -> None:
-    access = view_access(current_app.view_functions.get(request.endpoint or ""))
-    if access is None or request.method == "OPTIONS":  # preflights carry no token
-        return
-    g.principal = None
-    token = bearer_token()
-    if token is None:
-        if access == "optional":
-            return
-        raise unauthorized("Missing Bearer token")
+def accepts_query_token(view: V) -> V:
+    """Let the view's token come as `access_token` in the query string too.
+
+    Only for streams that browsers open with EventSource or WebSocket, which
+    cannot set an Authorization header. The access log never records queries.
+    """
+    setattr(view, QUERY_TOKEN_ATTRIBUTE, True)
+    return view
+
+
+def query_token(args: Mapping[str, str]) -> str | None:
+    token = args.get(QUERY_TOKEN_PARAMETER)
+    if token is not None and not token:
+        raise unauthorized(f"{QUERY_TOKEN_PARAMETER} is empty")
+    return token
+
+
+async def principal_for(token: str) -> Principal:
+    """The caller that `token` stands for, or 401: bad token, ended session, removed user."""
     claims = decode_access_token(token)
     cache = session_cache()
     known = cache.get(claims.user_id, claims.family_id)
     if isinstance(known, Principal):
-        principal = replace(known, token_id=claims.token_id)
-    else:
-        user = await session_user(db_session(), claims.user_id, claims.family_id)
-        if user is None:
-            raise unauthorized("Session ended or user removed", invalid_token=True)
-        principal = Principal.of(user, claims.family_id, claims.token_id)
-        cache.put(claims.user_id, claims.family_id, principal)
+        return replace(known, token_id=claims.token_id)
+    user = await session_user(db_session(), claims.user_id, claims.family_id)
+    if user is None:
+        raise unauthorized("Session ended or user removed", invalid_token=True)
+    principal = Principal.of(user, claims.family_id, claims.token_id)
+    cache.put(claims.user_id, claims.family_id, principal)
+    return principal
+
+
+async def authenticate() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    access = view_access(view)
+    if access is None or request.method == "OPTIONS":  # preflights carry no token
+        return
+    g.principal = None
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None and getattr(view, QUERY_TOKEN_ATTRIBUTE, False):
+        token = query_token(request.args)
+    if token is None:
+        if access == "optional":
+            return
+        raise unauthorized("Missing Bearer token")
+    principal = await principal_for(token)
     g.principal = principal
     if access == "admin" and not principal.is_admin:
         raise forbidden()

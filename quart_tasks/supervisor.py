@@ -34,6 +34,7 @@ from typing import Any
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import write_pid_file
 
+from .lifecycle import begin_draining
 from .logs import LOGGER_NAME
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
@@ -76,6 +77,7 @@ class WorkerStopSignal:
             loop = asyncio.get_running_loop()
             for listener in self.listeners:
                 loop.remove_reader(listener.fileno())
+            begin_draining()  # ends the event streams, which would never end by themselves
         return time.monotonic() - self.draining_since >= DRAIN_SECONDS
 
 

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 from sqlalchemy import URL, make_url
 
-from .support import TEST_DATABASE_URL, TEST_SECRET_KEY
+from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, require
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,35 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         _postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+LOCAL_POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+async def postgres_up() -> bool:
+    try:
+        connection = await asyncpg.connect(**LOCAL_POSTGRES, database="postgres", timeout=2)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A throwaway database on the local PostgreSQL, whatever backend the suite runs on."""
+    require(await postgres_up(), "PostgreSQL is not running at 127.0.0.1:5432")
+    name = f"qt_pg_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(**LOCAL_POSTGRES, database="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            admin = await asyncpg.connect(**LOCAL_POSTGRES, database="postgres", timeout=30)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
 
 
 def _postgres_admin(url: URL, statement: str) -> None:

@@ -62,4 +62,6 @@ def test_swagger_ui_lists_every_operation_offline(live_server: str) -> None:
         ("PUT", "/api/tasks/{task_id}"),
         ("PATCH", "/api/tasks/{task_id}"),
         ("DELETE", "/api/tasks/{task_id}"),
+        ("GET", "/api/tasks/events"),
+        ("GET", "/api/tasks/ws"),
     }

@@ -22,6 +22,8 @@ OPERATIONS = {
     ("/api/tasks/{task_id}", "put"): {200, 400, 401, 404, 412, 413, 415, 429, 500, 503},
     ("/api/tasks/{task_id}", "patch"): {200, 400, 401, 404, 412, 413, 415, 429, 500, 503},
     ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 412, 429, 500, 503},
+    ("/api/tasks/events", "get"): {200, 400, 401, 429, 500, 503},
+    ("/api/tasks/ws", "get"): {101, 400},
 }
 
 
@@ -160,3 +162,15 @@ def test_429_and_503_document_their_retry_after_header(spec: dict[str, Any]) -> 
         for status in ("429", "503"):
             if status in operation["responses"]:
                 assert "Retry-After" in operation["responses"][status]["headers"], key
+
+
+def test_the_live_routes_are_described(spec: dict[str, Any]) -> None:
+    events = spec["paths"]["/api/tasks/events"]["get"]
+    assert list(events["responses"]["200"]["content"]) == ["text/event-stream"]
+    parameters = {(p["in"], p["name"]) for p in events["parameters"]}
+    assert {("query", "since"), ("query", "access_token"), ("header", "Last-Event-ID")} <= (
+        parameters
+    )
+    websocket = spec["paths"]["/api/tasks/ws"]["get"]
+    assert "1008" in websocket["description"]
+    assert {p["name"] for p in websocket["parameters"]} == {"access_token", "since"}

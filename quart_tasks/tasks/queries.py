@@ -17,6 +17,7 @@ from ..conditional import VersionMatch, precondition_failed
 from ..database import utcnow
 from ..errors import APIError, not_found
 from ..ids import MAX_BIG_ID
+from ..live import log
 from ..pagination import PageRequest
 from ..security import Principal
 from .models import Task
@@ -97,11 +98,13 @@ async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> 
     return task
 
 
-def add_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
-    """A new task in the session's transaction; the caller commits."""
+async def add_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
+    """A new task and its event in the session's transaction; the caller commits."""
     now = utcnow()
     task = Task(owner_id=caller.user_id, title=title, done=done, created_at=now, updated_at=now)
     session.add(task)
+    await session.flush()
+    await log.record_change(session, "task.created", task)
     return task
 
 
@@ -136,7 +139,8 @@ async def update_task(
             raise precondition_failed(task.version)
         return task
     changed = or_(*(getattr(Task, field) != value for field, value in changes.items()))
-    now = literal(utcnow(), Task.updated_at.type)
+    changed_at = utcnow()
+    now = literal(changed_at, Task.updated_at.type)
     statement = (
         update(Task)
         .where(Task.id == task_id, *reachable_by(caller), *_version_conditions(expected))
@@ -149,9 +153,13 @@ async def update_task(
         .execution_options(synchronize_session=False)
     )
     updated = (await session.scalars(statement)).one_or_none()
-    await session.commit()
     if updated is None:
+        await session.rollback()
         raise await _refused(session, caller, task_id)
+    if updated.updated_at == changed_at:  # set only when a value changed
+        await log.record_change(session, "task.updated", updated)
+    await session.commit()
+    await log.purge_some(session)
     return updated
 
 
@@ -159,11 +167,14 @@ async def delete_task(
     session: AsyncSession, caller: Principal, task_id: int, expected: VersionMatch | None = None
 ) -> None:
     _check_id(task_id)
-    result = await session.execute(
-        delete(Task).where(
-            Task.id == task_id, *reachable_by(caller), *_version_conditions(expected)
-        )
+    owner_id = await session.scalar(
+        delete(Task)
+        .where(Task.id == task_id, *reachable_by(caller), *_version_conditions(expected))
+        .returning(Task.owner_id)
     )
-    await session.commit()
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if owner_id is None:
+        await session.rollback()
         raise await _refused(session, caller, task_id)
+    await log.record_deletion(session, task_id, owner_id)
+    await session.commit()
+    await log.purge_some(session)

@@ -14,6 +14,7 @@ from ..conditional import etag, if_match, not_modified
 from ..database import db_session
 from ..errors import ErrorResponse
 from ..idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
+from ..live import log as event_log
 from ..openapi import NoContent
 from ..pagination import PageHeaders, link_header, next_link
 from ..responses import json_response, no_content
@@ -104,23 +105,23 @@ async def create_task(data: TaskCreate) -> Response:
     key = idempotency_key()
 
     async def perform() -> StoredResponse:
-        task = queries.add_task(session, caller, title=data.title, done=data.done)
-        await session.flush()
+        task = await queries.add_task(session, caller, title=data.title, done=data.done)
         location = url_for("tasks.get_task", task_id=task.id)
         body = TaskOut.model_validate(task).model_dump_json()
         return StoredResponse(201, body, {"Location": location, "ETag": etag(task.version)})
 
     if key is None:
-        response = await perform()
+        stored, replayed = await perform(), False
         await session.commit()
-        return response.to_response(replayed=False)
-    stored, replayed = await run_once(
-        session,
-        owner_id=caller.user_id,
-        key=key,
-        request_fingerprint=fingerprint(await request.get_json()),
-        perform=perform,
-    )
+    else:
+        stored, replayed = await run_once(
+            session,
+            owner_id=caller.user_id,
+            key=key,
+            request_fingerprint=fingerprint(await request.get_json()),
+            perform=perform,
+        )
+    await event_log.purge_some(session)
     return stored.to_response(replayed=replayed)
 
 

@@ -1,0 +1,240 @@
+"""Live-change fan-out: N SSE subscribers on one Hypercorn worker, changes at a steady rate.
+
+For each N it prints delivery latency (p50/p99/max, from just before the change
+was sent to receipt by a subscriber, so an upper bound on commit-to-receipt),
+the worker's RSS per subscriber, and the worker's CPU per delivered event.
+
+    .venv/bin/python bench/live.py                      # N = 1,000 and 5,000, PostgreSQL
+    .venv/bin/python bench/live.py --subscribers 200 --database sqlite
+    .venv/bin/python bench/live.py --smoke              # seconds: proves the script works
+
+The subscribers are asyncio sockets in this process, on the same cores as the
+server, as the baseline in bench/README.md was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from load import CHECKOUT, database, free_port, post_json, running, wait_until_up, with_driver
+
+TITLE = re.compile(rb'"title":"bench (\d+)"')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Figures:
+    subscribers: int
+    connected: int
+    delivered: int
+    expected: int
+    latencies: list[float]
+    rss_before_kib: int
+    rss_after_kib: int
+    cpu_seconds: float
+
+    def line(self) -> str:
+        per_subscriber = (self.rss_after_kib - self.rss_before_kib) / max(self.connected, 1)
+        quantiles = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else []
+        p50 = statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+        p99 = quantiles[98] * 1000 if quantiles else float("nan")
+        worst = max(self.latencies, default=float("nan")) * 1000
+        cpu_us = self.cpu_seconds / max(self.delivered, 1) * 1e6
+        return (
+            f"N={self.subscribers:<6} connected {self.connected:<6} "
+            f"delivered {self.delivered}/{self.expected}  "
+            f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {worst:7.1f} ms  "
+            f"RSS {self.rss_before_kib / 1024:6.1f} → {self.rss_after_kib / 1024:6.1f} MiB "
+            f"({per_subscriber:5.1f} KiB/subscriber)  CPU {cpu_us:6.1f} µs/event"
+        )
+
+
+def worker_pid(supervisor_pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == supervisor_pid and b"spawn_main" in command:
+            return int(entry.name)
+    raise RuntimeError("no worker process found")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Subscriber:
+    def __init__(self, sent_at: dict[int, float], latencies: list[float]) -> None:
+        self.sent_at = sent_at
+        self.latencies = latencies
+        self.received = 0
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self, host: str, port: int, token: str) -> None:
+        reader, self.writer = await asyncio.open_connection(host, port)
+        self.writer.write(
+            f"GET /api/tasks/events?access_token={token} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        )
+        await self.writer.drain()
+        await reader.readuntil(b": connected\n\n")
+        self.task = asyncio.create_task(self.read(reader))
+
+    async def read(self, reader: asyncio.StreamReader) -> None:
+        tail = b""
+        while chunk := await reader.read(65536):
+            now = time.perf_counter()
+            data = tail + chunk
+            cut = data.rfind(b"\n\n") + 2
+            tail = data[cut:]
+            for match in TITLE.finditer(data, 0, cut):
+                sent = self.sent_at.get(int(match.group(1)))
+                if sent is not None:
+                    self.latencies.append(now - sent)
+                    self.received += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def measure(
+    base_url: str, token: str, supervisor_pid: int, subscribers: int, changes: int, rate: float
+) -> Figures:
+    host, port = base_url.removeprefix("http://").split(":")
+    worker = worker_pid(supervisor_pid)
+    sent_at: dict[int, float] = {}
+    latencies: list[float] = []
+    rss_before = rss_kib(worker)
+    clients = [Subscriber(sent_at, latencies) for _ in range(subscribers)]
+    for start in range(0, subscribers, 200):  # in batches: the listen backlog is finite
+        await asyncio.gather(
+            *(client.connect(host, int(port), token) for client in clients[start : start + 200]),
+            return_exceptions=True,
+        )
+    connected = sum(1 for client in clients if hasattr(client, "task"))
+    await asyncio.sleep(2)  # let the server settle before reading its memory
+    rss_after = rss_kib(worker)
+    task = post_json(f"{base_url}/api/tasks", {"title": "bench -1"}, token)
+    cpu_before = cpu_seconds(worker)
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    for sequence in range(changes):
+        await asyncio.sleep(max(0.0, started + sequence / rate - time.perf_counter()))
+        sent_at[sequence] = time.perf_counter()
+        await loop.run_in_executor(None, _patch, base_url, token, int(task["id"]), sequence)
+    deadline = time.perf_counter() + 10
+    expected = changes * connected
+    while sum(client.received for client in clients) < expected:
+        if time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    cpu = cpu_seconds(worker) - cpu_before
+    for client in clients:
+        client.close()
+    await asyncio.sleep(1)
+    return Figures(
+        subscribers=subscribers,
+        connected=connected,
+        delivered=sum(client.received for client in clients),
+        expected=expected,
+        latencies=latencies,
+        rss_before_kib=rss_before,
+        rss_after_kib=rss_after,
+        cpu_seconds=cpu,
+    )
+
+
+def _patch(base_url: str, token: str, task_id: int, sequence: int) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base_url}/api/tasks/{task_id}",
+        data=f'{{"title": "bench {sequence}"}}'.encode(),
+        method="PATCH",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument(
+        "--subscribers", type=lambda text: [int(n) for n in text.split(",")], default=[1000, 5000]
+    )
+    parser.add_argument("--changes", type=int, default=100, help="changes per run")
+    parser.add_argument("--rate", type=float, default=10.0, help="changes per second")
+    parser.add_argument("--smoke", action="store_true", help="50 subscribers, 10 changes")
+    args = parser.parse_args()
+    if args.smoke:
+        args.subscribers, args.changes, args.rate = [50], 10, 20.0
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    with tempfile.TemporaryDirectory() as directory:
+        workdir = Path(directory)
+        with database(args.database, workdir, "live") as url:
+            driver = "aiosqlite" if url.startswith("sqlite") else "asyncpg"
+            password = secrets.token_urlsafe(16)
+            env = {
+                **os.environ,
+                "APP_ENV": "production",
+                "DATABASE_URL": with_driver(url, driver),
+                "SECRET_KEY": secrets.token_urlsafe(48),
+                "API_USER": "admin",
+                "API_PASS": password,
+                "ALLOW_SQLITE_IN_PRODUCTION": "true",
+                "LOG_LEVEL": "WARNING",
+            }
+            subprocess.run(
+                [sys.executable, "-m", "quart_tasks", "migrate"],
+                env=env,
+                cwd=CHECKOUT,
+                check=True,
+                capture_output=True,
+            )
+            port = free_port()
+            command = [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}"]
+            with running(command, env, CHECKOUT, workdir / "server.log") as process:
+                base_url = f"http://127.0.0.1:{port}"
+                wait_until_up(base_url, process)
+                login = {"username": "admin", "password": password}
+                token = str(post_json(f"{base_url}/api/login", login)["access_token"])
+                print(
+                    f"# one worker, {args.database}, {args.changes} changes at {args.rate:g}/s, "
+                    f"latency from send to receipt"
+                )
+                for subscribers in args.subscribers:
+                    figures = asyncio.run(
+                        measure(base_url, token, process.pid, subscribers, args.changes, args.rate)
+                    )
+                    print(figures.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""One broker per process feeds every local subscriber from the event log.
+
+The broker keeps the id of the last event it dispatched, and on each wake-up
+reads the log past it, once for all subscribers, and hands each event to the
+subscribers allowed to see it. Wake-ups come from this process's own commits,
+from PostgreSQL's NOTIFY (changes made by any process, see `listener`), and
+from a poll every `EVENTS_POLL_SECONDS`, which also covers a lost notification.
+
+Each subscriber has a bounded queue. One that falls `EVENTS_QUEUE_SIZE` events
+behind is cut off: its queue is emptied and given `RESET`, so a slow consumer
+never slows the others or makes memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .log import Event, bounds, read_after
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+
+
+class Signal(enum.Enum):
+    RESET = "reset"
+    """The subscriber fell too far behind: it must reload and resubscribe."""
+    CLOSED = "closed"
+    """The server is shutting down."""
+
+
+Item = Event | Signal
+
+
+class Subscription:
+    """One stream's place at the broker: whose events it gets, and its queue."""
+
+    __slots__ = ("owner_id", "position", "queue")
+
+    def __init__(self, owner_id: int | None, position: int, size: int) -> None:
+        self.owner_id = owner_id
+        """None: an admin's, which gets everyone's events."""
+        self.position = position
+        """The last event id dispatched before it subscribed."""
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
+
+    def end(self, signal: Signal) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(signal)
+
+
+class Broker:
+    def __init__(
+        self,
+        sessions: Callable[[], AsyncSession],
+        *,
+        queue_size: int,
+        poll_seconds: float,
+        listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.queue_size = queue_size
+        self.poll_seconds = poll_seconds
+        self.listener = listener
+        self.by_owner: dict[int, set[Subscription]] = {}
+        self.everyone: set[Subscription] = set()
+        self.position = 0
+        self.woken = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.started: asyncio.Future[None] | None = None
+        self.dispatched = 0
+        self.closing = False
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self.everyone) + sum(len(subs) for subs in self.by_owner.values())
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    async def subscribe(self, owner_id: int | None) -> Subscription:
+        """A new subscription, receiving every event committed after this call returns."""
+        await self._ensure_started()
+        subscription = Subscription(owner_id, self.position, self.queue_size)
+        if self.closing:
+            subscription.end(Signal.CLOSED)
+        elif owner_id is None:
+            self.everyone.add(subscription)
+        else:
+            self.by_owner.setdefault(owner_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription.owner_id is None:
+            self.everyone.discard(subscription)
+            return
+        subscriptions = self.by_owner.get(subscription.owner_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self.by_owner[subscription.owner_id]
+
+    async def close(self) -> None:
+        """End every stream, and stop reading the log."""
+        self.end_streams()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+
+    def end_streams(self) -> None:
+        """Tell every stream to finish, now and from now on: shutdown is near."""
+        self.closing = True
+        for subscription in [*self.everyone, *(s for subs in self.by_owner.values() for s in subs)]:
+            self.unsubscribe(subscription)
+            subscription.end(Signal.CLOSED)
+
+    async def _ensure_started(self) -> None:
+        if self.started is None:
+            self.started = asyncio.get_running_loop().create_future()
+            try:
+                async with self.sessions() as session:
+                    _, self.position = await bounds(session)
+            except BaseException as error:
+                self.started.set_exception(error)
+                self.started.exception()  # retrieved: later callers re-raise it themselves
+                self.started = None
+                raise
+            self.tasks.append(asyncio.create_task(self._run(), name="task-events-broker"))
+            if self.listener is not None:
+                self.tasks.append(asyncio.create_task(self.listener(self.wake)))
+            self.started.set_result(None)
+        await self.started
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self.woken.wait()
+            self.woken.clear()
+            try:
+                await self._dispatch_new_events()
+            except (DBAPIError, SQLAlchemyError, OSError, TimeoutError):
+                logger.warning("could not read task events; retrying", exc_info=True)
+                await asyncio.sleep(self.poll_seconds)
+
+    async def _dispatch_new_events(self) -> None:
+        while True:
+            async with self.sessions() as session:
+                events = await read_after(session, self.position, owner_id=None, limit=BATCH)
+            for event in events:
+                self.dispatch(event)
+            if len(events) < BATCH:
+                return
+
+    def dispatch(self, event: Event) -> None:
+        self.position = event.id
+        self.dispatched += 1
+        for subscription in [*self.by_owner.get(event.owner_id, ()), *self.everyone]:
+            try:
+                subscription.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.unsubscribe(subscription)
+                subscription.end(Signal.RESET)

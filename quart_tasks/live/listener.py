@@ -1,0 +1,61 @@
+"""PostgreSQL's LISTEN on one dedicated connection per process: any commit anywhere wakes us."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg
+from sqlalchemy import make_url
+
+from .log import CHANNEL
+
+logger = logging.getLogger(__name__)
+FIRST_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 10.0
+CHECK_EVERY = 5.0
+
+
+def postgres_listener(
+    database_url: str, connect_timeout: float
+) -> Callable[[Callable[[], None]], Coroutine[Any, Any, None]]:
+    """A task body that calls `wake` on every notification, for as long as it runs.
+
+    It reconnects by itself with a growing delay, and wakes once after each
+    (re)connection so that the broker back-fills what it missed meanwhile.
+    """
+    url = make_url(database_url)
+    connect_args = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "timeout": connect_timeout,
+    }
+
+    async def listen(wake: Callable[[], None]) -> None:
+        delay = FIRST_RETRY_DELAY
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(**connect_args)
+                await connection.add_listener(CHANNEL, lambda *_: wake())
+                delay = FIRST_RETRY_DELAY
+                wake()
+                while not connection.is_closed():
+                    await asyncio.sleep(CHECK_EVERY)
+                    await connection.execute("SELECT 1")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                logger.warning("listening for task events failed (%s); retrying", error)
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    return listen

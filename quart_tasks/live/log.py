@@ -1,0 +1,147 @@
+"""The event log: written in each change's transaction, read by streams to resume.
+
+Ids must grow in commit order, or a subscriber resuming after id N could miss
+an event that got a smaller id but committed later. SQLite lets one writer in
+at a time, so that holds by itself; on PostgreSQL a transaction-scoped advisory
+lock, taken just before the event's id is drawn and held until commit, makes
+the writers draw ids in the order they commit. On PostgreSQL the insert also
+notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from quart import current_app
+from sqlalchemy import Text, cast, delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..database import utcnow
+from ..tasks.models import Task
+from ..tasks.schemas import TaskOut
+from .models import TaskEvent
+
+CHANNEL = "task_events"
+ORDER_LOCK_KEY = 0x7461736B  # any constant, the same in every process
+WRITTEN_FLAG = "task_events_written"
+"""Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
+
+EventType = Literal["task.created", "task.updated", "task.deleted"]
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A logged event, framed once for every subscriber that receives it."""
+
+    id: int
+    type: str
+    owner_id: int
+    payload: str
+    sse: bytes
+    ws: str
+
+    @classmethod
+    def of(cls, row: TaskEvent) -> Event:
+        return cls(
+            id=row.id,
+            type=row.type,
+            owner_id=row.owner_id,
+            payload=row.payload,
+            sse=f"id: {row.id}\nevent: {row.type}\ndata: {row.payload}\n\n".encode(),
+            ws=f'{{"id":{row.id},"event":"{row.type}","data":{row.payload}}}',
+        )
+
+
+async def record_change(session: AsyncSession, event_type: EventType, task: Task) -> None:
+    await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
+
+
+async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
+    await _record(session, "task.deleted", task_id, owner_id, None)
+
+
+async def _record(
+    session: AsyncSession,
+    event_type: EventType,
+    task_id: int,
+    owner_id: int,
+    task: TaskOut | None,
+) -> None:
+    payload = task.model_dump_json() if task is not None else f'{{"id":{task_id}}}'
+    values = {
+        "type": event_type,
+        "task_id": task_id,
+        "owner_id": owner_id,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+    statement = insert(TaskEvent).values(**values)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDER_LOCK_KEY})
+        statement = statement.returning(func.pg_notify(CHANNEL, cast(TaskEvent.id, Text)))
+    await session.execute(statement)
+    session.info[WRITTEN_FLAG] = True
+
+
+async def read_after(
+    session: AsyncSession, after_id: int, *, owner_id: int | None, limit: int
+) -> Sequence[Event]:
+    """Up to `limit` events past `after_id`, oldest first; `owner_id` None means everyone's."""
+    statement = select(TaskEvent).where(TaskEvent.id > after_id)
+    if owner_id is not None:
+        statement = statement.where(TaskEvent.owner_id == owner_id)
+    rows = await session.scalars(statement.order_by(TaskEvent.id).limit(limit))
+    return [Event.of(row) for row in rows]
+
+
+async def bounds(session: AsyncSession) -> tuple[int, int]:
+    """The oldest and newest event ids kept (0, 0 for an empty log)."""
+    oldest, newest = (
+        await session.execute(select(func.min(TaskEvent.id), func.max(TaskEvent.id)))
+    ).one()
+    return oldest or 0, newest or 0
+
+
+async def purge_some(session: AsyncSession) -> None:
+    """Now and then, drop events past the retention age or count; the newest always stays.
+
+    Runs in the writer's request after its commit: no separate daemon.
+    """
+    config = current_app.config
+    every = config["EVENTS_PURGE_EVERY"]
+    if every <= 0 or random.randrange(every) != 0:
+        return
+    try:
+        newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
+        oldest = (
+            await session.execute(
+                select(TaskEvent.id, TaskEvent.created_at).order_by(TaskEvent.id).limit(1)
+            )
+        ).first()
+        past_count = newest - config["EVENTS_RETENTION_COUNT"]
+        cutoff = utcnow() - timedelta(seconds=config["EVENTS_RETENTION_SECONDS"])
+        if oldest is None or oldest.id >= newest:
+            return
+        if oldest.id > past_count and oldest.created_at >= cutoff:
+            return  # the oldest is kept, so is everything after it
+        expired = (
+            select(TaskEvent.id)
+            .where(
+                TaskEvent.id < newest,
+                (TaskEvent.id <= past_count) | (TaskEvent.created_at < cutoff),
+            )
+            .order_by(TaskEvent.id)
+            .limit(1000)
+        )
+        await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
+        await session.commit()
+    except DBAPIError:
+        await session.rollback()
+        logger.warning("could not purge old task events", exc_info=True)

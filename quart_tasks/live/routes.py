@@ -1,0 +1,163 @@
+"""`GET /api/tasks/events` (Server-Sent Events) and `WS /api/tasks/ws`: live task changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, Response, current_app, g, request, websocket
+from quart_schema import validate_querystring
+
+from ..errors import APIError
+from ..ids import MAX_BIG_ID
+from ..openapi import event_stream
+from ..security import (
+    Principal,
+    accepts_query_token,
+    bearer_token,
+    current_principal,
+    principal_for,
+    query_token,
+    require_auth,
+)
+from .broker import Broker
+from .streams import Heartbeat, Reset, sse_frame, stream_events, ws_message
+
+live = Blueprint("live", __name__)
+
+POLICY_VIOLATION = 1008
+SSE_PREAMBLE = b"retry: 2000\n: connected\n\n"
+"""Sent first: reconnect after 2 s, and the headers go out at once."""
+
+
+class StreamQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_BIG_ID,
+        description="Resume after this event id (as `Last-Event-ID` does).",
+    )
+    access_token: str | None = Field(
+        default=None, description="The access token, for clients that cannot send headers."
+    )
+
+
+def broker() -> Broker:
+    live_broker: Broker = current_app.extensions["live_broker"]
+    return live_broker
+
+
+def resume_after(since: int | None, last_event_id: str | None) -> int | None:
+    """Where to resume: `Last-Event-ID` (what a reconnecting EventSource sends) wins."""
+    if last_event_id is None or not last_event_id.strip():
+        return since
+    value = last_event_id.strip()
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_BIG_ID:
+        message = "must be an event id"
+        raise APIError(
+            400,
+            "validation_error",
+            f"Last-Event-ID: {message}",
+            details=[{"loc": ["header", "Last-Event-ID"], "message": message}],
+        )
+    return int(value)
+
+
+def subscriber_of(caller: Principal) -> int | None:
+    """Whose events the caller gets: their own, or everyone's for an admin."""
+    return None if caller.is_admin else caller.user_id
+
+
+async def release_request_session() -> None:
+    """A stream may stay open for hours: it must not hold a pooled connection meanwhile."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        await session.close()
+
+
+@live.get("/tasks/events")
+@require_auth
+@accepts_query_token
+@event_stream
+@validate_querystring(StreamQuery)
+async def task_events(query_args: StreamQuery) -> Response:
+    """A stream of the caller's task changes as Server-Sent Events (an admin's: everyone's).
+
+    Events `task.created`, `task.updated` and `task.deleted` carry the event id
+    as `id` and the task (`{"id": ...}` for a deletion) as `data`. `Last-Event-ID`
+    or `since` resumes after an event; an id the log no longer holds gets a
+    `reset` event, after which the client reloads. A comment every 15 s keeps
+    idle connections open.
+    """
+    caller = current_principal()
+    resume = resume_after(query_args.since, request.headers.get("Last-Event-ID"))
+    await release_request_session()
+    config = current_app.config
+    events = stream_events(
+        broker(),
+        broker().sessions,
+        owner_id=subscriber_of(caller),
+        resume_after=resume,
+        heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        yield SSE_PREAMBLE
+        async for item in events:
+            yield sse_frame(item)
+
+    response = Response(
+        body(),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+    response.timeout = None  # Quart's response timeout would cut the stream
+    return response
+
+
+@live.websocket("/tasks/ws")
+async def task_events_websocket() -> None:
+    """The same events as JSON text messages: `{"id", "event", "data"}`.
+
+    The token comes as `Authorization: Bearer` or `access_token`; without a
+    valid one the socket is closed with 1008 (policy violation).
+    """
+    try:
+        token = bearer_token(websocket.headers.get("Authorization")) or query_token(websocket.args)
+        if token is None:
+            raise APIError(401, "unauthorized", "Missing Bearer token")
+        caller = await principal_for(token)
+        since = _websocket_since(websocket.args.get("since"))
+        resume = resume_after(since, websocket.headers.get("Last-Event-ID"))
+    except APIError as error:
+        await websocket.accept()
+        await websocket.close(POLICY_VIOLATION, error.message[:120])
+        return
+    finally:
+        await release_request_session()
+    await websocket.accept()
+    config = current_app.config
+    async for item in stream_events(
+        broker(),
+        broker().sessions,
+        owner_id=subscriber_of(caller),
+        resume_after=resume,
+        heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
+    ):
+        if isinstance(item, Heartbeat):
+            continue  # Hypercorn's websocket_ping_interval keeps sockets alive instead
+        await websocket.send(ws_message(item))
+        if isinstance(item, Reset):
+            break
+    await websocket.close(1000)
+
+
+def _websocket_since(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return StreamQuery.model_validate({"since": raw}).since
+    except ValueError:
+        raise APIError(400, "validation_error", "since: must be an event id") from None

@@ -1,0 +1,101 @@
+"""What a stream sends: back-fill from the log, then live events, heartbeats, and how it ends.
+
+Shared by the SSE and WebSocket routes, which only differ in framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .broker import Broker, Signal
+from .log import Event, bounds, read_after
+
+BACKFILL_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Start over: reload, then resume after `id` (the newest event now)."""
+
+    id: int
+
+
+class Heartbeat:
+    """Nothing happened for a while."""
+
+
+HEARTBEAT = Heartbeat()
+Item = Event | Reset | Heartbeat
+
+
+async def stream_events(
+    broker: Broker,
+    sessions: Callable[[], AsyncSession],
+    *,
+    owner_id: int | None,
+    resume_after: int | None,
+    heartbeat_seconds: float,
+) -> AsyncIterator[Item]:
+    """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
+
+    With `resume_after`, first the logged events after that id, then live ones;
+    without, only events committed from now on. Ends after a `Reset`, or when
+    the broker closes the stream (shutdown).
+    """
+    subscription = await broker.subscribe(owner_id)
+    try:
+        last = subscription.position
+        if resume_after is not None:
+            async with sessions() as session:
+                oldest, newest = await bounds(session)
+            if resume_after < oldest - 1 or resume_after > newest:
+                yield Reset(newest)  # purged from the log, or never in it
+                return
+            last = resume_after
+            while True:
+                async with sessions() as session:
+                    events = await read_after(
+                        session, last, owner_id=owner_id, limit=BACKFILL_BATCH
+                    )
+                for event in events:
+                    yield event
+                    last = event.id
+                if len(events) < BACKFILL_BATCH:
+                    break
+        while True:
+            try:
+                async with asyncio.timeout(heartbeat_seconds):
+                    item = await subscription.queue.get()
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+            if item is Signal.RESET:
+                yield Reset(broker.position)
+                return
+            if item is Signal.CLOSED:
+                return
+            assert isinstance(item, Event)
+            if item.id > last:  # a back-filled event may arrive live as well
+                last = item.id
+                yield item
+    finally:
+        broker.unsubscribe(subscription)
+
+
+def sse_frame(item: Item) -> bytes:
+    if isinstance(item, Event):
+        return item.sse
+    if isinstance(item, Reset):
+        return f"id: {item.id}\nevent: reset\ndata: {{}}\n\n".encode()
+    return b": keep-alive\n\n"
+
+
+def ws_message(item: Event | Reset) -> str:
+    if isinstance(item, Event):
+        return item.ws
+    return json.dumps({"id": item.id, "event": "reset", "data": {}})

@@ -15,7 +15,7 @@ from .cors import init_cors
 from .database import Database, database
 from .docs import docs
 from .errors import register_error_handlers
-from .json_body import limit_body_size, require_json_object
+from .json_body import finish_reading_body, limit_body_size, require_json_object
 from .live import init_live, live
 from .logs import configure_logging
 from .openapi import init_openapi
@@ -53,6 +53,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.before_request(require_utf8_query)
     app.before_request(authenticate)
     app.before_request(require_json_object)
+    app.after_request(finish_reading_body)
     init_cors(app)
     init_openapi(app)
     init_live(app)  # before the database: at shutdown it stops before the engine goes

@@ -8,11 +8,15 @@ the model's own validation only ever reports field errors.
 
 from __future__ import annotations
 
-from quart import current_app, request
+import asyncio
+
+from quart import Response, current_app, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from .errors import APIError
+
+BODY_DRAIN_SECONDS = 1.0
 
 
 async def limit_body_size() -> None:
@@ -41,3 +45,26 @@ async def require_json_object() -> None:
         raise APIError(400, "bad_request", "Request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise APIError(400, "bad_request", "Request body must be a JSON object")
+
+
+async def finish_reading_body(response: Response) -> Response:
+    """Keep the connection usable after an answer given before the body was read.
+
+    A 401 from the token check or a 503 from the database comes before the
+    view reads the request body. Hypercorn then closes the connection after
+    the response without saying so, and a client that sends its next request
+    on it gets a reset. So the rest of the body is read here (it is bounded by
+    MAX_CONTENT_LENGTH), or, when it is too large or does not come within
+    `BODY_DRAIN_SECONDS`, the response says `Connection: close`.
+    """
+    if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+        return response
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    try:
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()
+        async with asyncio.timeout(BODY_DRAIN_SECONDS):
+            await request.get_data(cache=True)
+    except (TimeoutError, HTTPException):
+        response.headers["Connection"] = "close"
+    return response

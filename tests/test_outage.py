@@ -178,7 +178,8 @@ async def test_a_restart_under_load_is_503_in_the_gap_and_loses_no_write(
                 stored = await all_tasks(http, auth)
             output = server.output()
 
-    assert not dropped, f"connections dropped: {dropped}\n{output[-8000:]}"
+    log = "\n".join(line for line in output.splitlines() if "quart_tasks.access" not in line)
+    assert not dropped, f"connections dropped: {dropped}\n{log[-8000:]}"
     assert answers[503] > 0, "no request fell into the outage"
     assert set(answers) <= {201, 409, 503}, answers
     assert "Traceback" not in output

@@ -38,3 +38,29 @@ def test_hypercorn_serves_asgi_app_from_the_checkout(tmp_path: Path) -> None:
 
     assert response.status_code == 200
     assert response.json()["token_type"] == "Bearer"
+
+
+async def test_early_answers_keep_the_connection_usable(live_server: str) -> None:
+    """A 401 given before the body is read must not leave a connection that resets."""
+    dropped = 0
+    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
+        statuses = set()
+        for _ in range(300):
+            try:
+                answer = await http.post(
+                    "/api/tasks", json={"title": "x" * 100}, headers={"Authorization": "Bearer no"}
+                )
+            except httpx.TransportError:
+                dropped += 1
+                continue
+            statuses.add(answer.status_code)
+        too_large = await http.post(
+            "/api/tasks",
+            content=b"x" * (2 * 1024 * 1024),
+            headers={"Content-Type": "application/json"},
+        )
+
+    assert dropped == 0, f"{dropped} of 300 requests found their connection closed"
+    assert statuses == {401}
+    assert too_large.status_code == 413
+    assert too_large.headers["Connection"] == "close"

@@ -21,14 +21,13 @@ import re
 import resource
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from load import CHECKOUT, database, free_port, post_json, running, wait_until_up, with_driver
+from load import CHECKOUT, database, free_port, migrated, post_json, running, wait_until_up
 
 TITLE = re.compile(rb'"title":"bench (\d+)"')
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -41,9 +40,16 @@ class Figures:
     delivered: int
     expected: int
     latencies: list[float]
+    slowest_per_change: list[float]
+    """For each change, when its last subscriber had it."""
     rss_before_kib: int
     rss_after_kib: int
     cpu_seconds: float
+
+    def _median_last(self) -> float:
+        if not self.slowest_per_change:
+            return float("nan")
+        return statistics.median(self.slowest_per_change) * 1000
 
     def line(self) -> str:
         per_subscriber = (self.rss_after_kib - self.rss_before_kib) / max(self.connected, 1)
@@ -56,6 +62,7 @@ class Figures:
             f"N={self.subscribers:<6} connected {self.connected:<6} "
             f"delivered {self.delivered}/{self.expected}  "
             f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {worst:7.1f} ms  "
+            f"(last delivery of a change: median {self._median_last():6.1f} ms)  "
             f"RSS {self.rss_before_kib / 1024:6.1f} → {self.rss_after_kib / 1024:6.1f} MiB "
             f"({per_subscriber:5.1f} KiB/subscriber)  CPU {cpu_us:6.1f} µs/event"
         )
@@ -87,38 +94,71 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-class Subscriber:
-    def __init__(self, sent_at: dict[int, float], latencies: list[float]) -> None:
+class Subscriber(asyncio.Protocol):
+    """One SSE connection, parsed in `data_received`: no reader task, so the client
+    spends as little of the shared CPU as it can per event."""
+
+    def __init__(
+        self,
+        request: bytes,
+        sent_at: dict[int, float],
+        latencies: list[float],
+        by_change: dict[int, list[float]],
+    ) -> None:
+        self.request = request
+        self.by_change = by_change
         self.sent_at = sent_at
         self.latencies = latencies
         self.received = 0
-        self.writer: asyncio.StreamWriter | None = None
+        self.tail = b""
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
 
-    async def connect(self, host: str, port: int, token: str) -> None:
-        reader, self.writer = await asyncio.open_connection(host, port)
-        self.writer.write(
-            f"GET /api/tasks/events?access_token={token} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-        )
-        await self.writer.drain()
-        await reader.readuntil(b": connected\n\n")
-        self.task = asyncio.create_task(self.read(reader))
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
 
-    async def read(self, reader: asyncio.StreamReader) -> None:
-        tail = b""
-        while chunk := await reader.read(65536):
-            now = time.perf_counter()
-            data = tail + chunk
-            cut = data.rfind(b"\n\n") + 2
-            tail = data[cut:]
-            for match in TITLE.finditer(data, 0, cut):
-                sent = self.sent_at.get(int(match.group(1)))
-                if sent is not None:
-                    self.latencies.append(now - sent)
-                    self.received += 1
+    def data_received(self, chunk: bytes) -> None:
+        now = time.perf_counter()
+        data = self.tail + chunk
+        cut = data.rfind(b"\n\n") + 2
+        self.tail = data[cut:]
+        if not self.subscribed.done():
+            if b": connected" in data[:cut]:
+                self.subscribed.set_result(None)
+            return
+        for match in TITLE.finditer(data, 0, cut):
+            sent = self.sent_at.get(int(match.group(1)))
+            if sent is not None:
+                self.latencies.append(now - sent)
+                self.by_change.setdefault(int(match.group(1)), []).append(now - sent)
+                self.received += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_exception(exc or ConnectionError("closed"))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def subscribe(
+    host: str,
+    port: int,
+    token: str,
+    sent_at: dict[int, float],
+    latencies: list[float],
+    by_change: dict[int, list[float]],
+) -> Subscriber:
+    request = f"GET /api/tasks/events?access_token={token} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    loop = asyncio.get_running_loop()
+    _, subscriber = await loop.create_connection(
+        lambda: Subscriber(request.encode(), sent_at, latencies, by_change), host, port
+    )
+    await asyncio.wait_for(subscriber.subscribed, 30)
+    return subscriber
 
 
 async def measure(
@@ -128,14 +168,19 @@ async def measure(
     worker = worker_pid(supervisor_pid)
     sent_at: dict[int, float] = {}
     latencies: list[float] = []
+    by_change: dict[int, list[float]] = {}
     rss_before = rss_kib(worker)
-    clients = [Subscriber(sent_at, latencies) for _ in range(subscribers)]
+    clients: list[Subscriber] = []
     for start in range(0, subscribers, 200):  # in batches: the listen backlog is finite
-        await asyncio.gather(
-            *(client.connect(host, int(port), token) for client in clients[start : start + 200]),
+        batch = await asyncio.gather(
+            *(
+                subscribe(host, int(port), token, sent_at, latencies, by_change)
+                for _ in range(min(200, subscribers - start))
+            ),
             return_exceptions=True,
         )
-    connected = sum(1 for client in clients if hasattr(client, "task"))
+        clients += [client for client in batch if isinstance(client, Subscriber)]
+    connected = len(clients)
     await asyncio.sleep(2)  # let the server settle before reading its memory
     rss_after = rss_kib(worker)
     task = post_json(f"{base_url}/api/tasks", {"title": "bench -1"}, token)
@@ -162,6 +207,7 @@ async def measure(
         delivered=sum(client.received for client in clients),
         expected=expected,
         latencies=latencies,
+        slowest_per_change=sorted(max(values) for values in by_change.values()),
         rss_before_kib=rss_before,
         rss_after_kib=rss_after,
         cpu_seconds=cpu,
@@ -199,25 +245,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         with database(args.database, workdir, "live") as url:
-            driver = "aiosqlite" if url.startswith("sqlite") else "asyncpg"
             password = secrets.token_urlsafe(16)
-            env = {
-                **os.environ,
-                "APP_ENV": "production",
-                "DATABASE_URL": with_driver(url, driver),
-                "SECRET_KEY": secrets.token_urlsafe(48),
-                "API_USER": "admin",
-                "API_PASS": password,
-                "ALLOW_SQLITE_IN_PRODUCTION": "true",
-                "LOG_LEVEL": "WARNING",
-            }
-            subprocess.run(
-                [sys.executable, "-m", "quart_tasks", "migrate"],
-                env=env,
-                cwd=CHECKOUT,
-                check=True,
-                capture_output=True,
-            )
+            env = migrated(url, password, LOG_LEVEL="WARNING")
             port = free_port()
             command = [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}"]
             with running(command, env, CHECKOUT, workdir / "server.log") as process:

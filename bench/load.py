@@ -97,6 +97,29 @@ def with_driver(url: str, driver: str) -> str:
     return f"{scheme}+{driver}://{rest}"
 
 
+def migrated(url: str, admin_password: str, **settings: str) -> dict[str, str]:
+    """Migrate `url` for quart-tasks; the environment to serve it with, in production mode."""
+    driver = "aiosqlite" if url.startswith("sqlite") else "asyncpg"
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": with_driver(url, driver),
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "API_USER": "admin",
+        "API_PASS": admin_password,
+        "ALLOW_SQLITE_IN_PRODUCTION": "true",
+        **settings,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "quart_tasks", "migrate"],
+        env=env,
+        cwd=CHECKOUT,
+        check=True,
+        capture_output=True,
+    )
+    return env
+
+
 def seed(url: str, tasks: int, owner_id: int | None) -> None:
     """`tasks` rows straight into the tasks table (an API-neutral, fast seed)."""
     now = datetime.now(UTC) - timedelta(days=1)
@@ -328,25 +351,12 @@ def id_range(base_url: str, token: str) -> tuple[int, int]:
 
 def bench_quart_tasks(args: argparse.Namespace, workdir: Path) -> Run:
     with database(args.database, workdir, "quart") as url:
-        driver = "aiosqlite" if url.startswith("sqlite") else "asyncpg"
         password = secrets.token_urlsafe(16)
-        env = {
-            **os.environ,
-            "APP_ENV": "production",
-            "DATABASE_URL": with_driver(url, driver),
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "API_USER": "admin",
-            "API_PASS": password,
-            "ALLOW_SQLITE_IN_PRODUCTION": "true",
-            "LOGIN_FAILURES_PER_ADDRESS": "1000/minute",
+        env = migrated(
+            url,
+            password,
+            LOGIN_FAILURES_PER_ADDRESS="1000/minute",
             **dict(setting.split("=", 1) for setting in args.server_env),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "quart_tasks", "migrate"],
-            env=env,
-            cwd=CHECKOUT,
-            check=True,
-            capture_output=True,
         )
         seed(url, args.seed, owner_id=1)
         port = free_port()

@@ -9,7 +9,7 @@ from pathlib import Path
 from quart_tasks.lifecycle import begin_draining
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
-from quart_tasks.live.streams import Item, Reset, stream_events
+from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
 
 from .conftest import ADMIN, bearer, serving, settings_for_test
 
@@ -33,19 +33,18 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
         broker: Broker = app.extensions["live_broker"]
 
-        def subscribe() -> AsyncIterator[Item]:
-            return stream_events(
-                broker, broker.sessions, owner_id=None, resume_after=None, heartbeat_seconds=60
-            )
+        def subscribe() -> AsyncIterator[list[Item]]:
+            return stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
 
         fast_seen: list[Event] = []
         fast_stream = subscribe()
 
         async def consume_fast() -> None:
-            async for item in fast_stream:
-                assert isinstance(item, Event)
-                fast_seen.append(item)
-                if len(fast_seen) == CHANGES:
+            async for batch in fast_stream:
+                for item in batch:
+                    assert isinstance(item, Event)
+                    fast_seen.append(item)
+                if len(fast_seen) >= CHANGES:
                     return
 
         slow_stream = subscribe()
@@ -60,11 +59,12 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
             await asyncio.sleep(0)  # let the broker dispatch, and the fast one read
         await asyncio.wait_for(fast, 10)
         first = await slow_first
-        rest = [item async for item in slow_stream]
+        rest = [item async for batch in slow_stream for item in batch]
 
     assert [event.payload for event in fast_seen][-1].count('"t59"') == 1
     assert len(fast_seen) == CHANGES
-    assert isinstance(first, Event)
+    assert first
+    assert all(isinstance(item, Event) for item in first)
     assert len(rest) == 1, "the slow consumer got more than its reset"
     assert isinstance(rest[0], Reset)
     assert rest[0].id >= fast_seen[QUEUE_SIZE].id
@@ -76,18 +76,14 @@ async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -
     async with serving(settings_for_test(tmp_path)) as app:
         broker: Broker = app.extensions["live_broker"]
         streams = [
-            stream_events(
-                broker, broker.sessions, owner_id=owner, resume_after=None, heartbeat_seconds=60
-            )
+            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
             for owner in (None, 1, 2)
         ]
         pending = [asyncio.create_task(anext(stream)) for stream in streams]
         await until_subscribed(broker, 3)
         begin_draining()
         ended = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
-        late = stream_events(
-            broker, broker.sessions, owner_id=None, resume_after=None, heartbeat_seconds=60
-        )
+        late = stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
         late_items = await asyncio.wait_for(_all(late), 5)
 
     assert all(isinstance(result, StopAsyncIteration) for result in ended), ended
@@ -95,5 +91,17 @@ async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -
     assert broker.subscriber_count == 0
 
 
-async def _all(stream: AsyncIterator[Item]) -> list[Item]:
-    return [item async for item in stream]
+async def _all(stream: AsyncIterator[list[Item]]) -> list[Item]:
+    return [item async for batch in stream for item in batch]
+
+
+async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path, EVENTS_HEARTBEAT_SECONDS=0.2)) as app:
+        broker: Broker = app.extensions["live_broker"]
+        streams = [
+            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            for owner in (None, 7)
+        ]
+        beats = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
+
+    assert beats == [[HEARTBEAT], [HEARTBEAT]]

@@ -42,6 +42,7 @@ def init_live(app: Quart) -> None:
             new_session,
             queue_size=config["EVENTS_QUEUE_SIZE"],
             poll_seconds=config["EVENTS_POLL_SECONDS"],
+            heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
             listener=listener,
         )
         app.extensions["live_broker"] = broker

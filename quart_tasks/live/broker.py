@@ -34,6 +34,8 @@ class Signal(enum.Enum):
     """The subscriber fell too far behind: it must reload and resubscribe."""
     CLOSED = "closed"
     """The server is shutting down."""
+    HEARTBEAT = "heartbeat"
+    """Nothing for a while: say so, so that idle connections stay open."""
 
 
 Item = Event | Signal
@@ -64,11 +66,13 @@ class Broker:
         *,
         queue_size: int,
         poll_seconds: float,
+        heartbeat_seconds: float,
         listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.queue_size = queue_size
         self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self.listener = listener
         self.by_owner: dict[int, set[Subscription]] = {}
         self.everyone: set[Subscription] = set()
@@ -121,7 +125,7 @@ class Broker:
     def end_streams(self) -> None:
         """Tell every stream to finish, now and from now on: shutdown is near."""
         self.closing = True
-        for subscription in [*self.everyone, *(s for subs in self.by_owner.values() for s in subs)]:
+        for subscription in self._all():
             self.unsubscribe(subscription)
             subscription.end(Signal.CLOSED)
 
@@ -137,6 +141,7 @@ class Broker:
                 self.started = None
                 raise
             self.tasks.append(asyncio.create_task(self._run(), name="task-events-broker"))
+            self.tasks.append(asyncio.create_task(self._beat(), name="task-events-heartbeat"))
             if self.listener is not None:
                 self.tasks.append(asyncio.create_task(self.listener(self.wake)))
             self.started.set_result(None)
@@ -153,6 +158,17 @@ class Broker:
             except (DBAPIError, SQLAlchemyError, OSError, TimeoutError):
                 logger.warning("could not read task events; retrying", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
+
+    async def _beat(self) -> None:
+        """One timer for every stream, rather than one per stream and event."""
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            for subscription in self._all():
+                if subscription.queue.empty():
+                    subscription.queue.put_nowait(Signal.HEARTBEAT)
+
+    def _all(self) -> list[Subscription]:
+        return [*self.everyone, *(s for subs in self.by_owner.values() for s in subs)]
 
     async def _dispatch_new_events(self) -> None:
         while True:

@@ -21,7 +21,7 @@ from ..security import (
     require_auth,
 )
 from .broker import Broker
-from .streams import Heartbeat, Reset, sse_frame, stream_events, ws_message
+from .streams import Heartbeat, sse_frames, stream_events, ws_message
 
 live = Blueprint("live", __name__)
 
@@ -94,19 +94,14 @@ async def task_events(query_args: StreamQuery) -> Response:
     caller = current_principal()
     resume = resume_after(query_args.since, request.headers.get("Last-Event-ID"))
     await release_request_session()
-    config = current_app.config
     events = stream_events(
-        broker(),
-        broker().sessions,
-        owner_id=subscriber_of(caller),
-        resume_after=resume,
-        heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
+        broker(), broker().sessions, owner_id=subscriber_of(caller), resume_after=resume
     )
 
     async def body() -> AsyncIterator[bytes]:
         yield SSE_PREAMBLE
-        async for item in events:
-            yield sse_frame(item)
+        async for batch in events:
+            yield sse_frames(batch)
 
     response = Response(
         body(),
@@ -138,19 +133,13 @@ async def task_events_websocket() -> None:
     finally:
         await release_request_session()
     await websocket.accept()
-    config = current_app.config
-    async for item in stream_events(
-        broker(),
-        broker().sessions,
-        owner_id=subscriber_of(caller),
-        resume_after=resume,
-        heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
+    async for batch in stream_events(
+        broker(), broker().sessions, owner_id=subscriber_of(caller), resume_after=resume
     ):
-        if isinstance(item, Heartbeat):
-            continue  # Hypercorn's websocket_ping_interval keeps sockets alive instead
-        await websocket.send(ws_message(item))
-        if isinstance(item, Reset):
-            break
+        for item in batch:
+            if isinstance(item, Heartbeat):
+                continue  # Hypercorn's websocket_ping_interval keeps sockets alive instead
+            await websocket.send(ws_message(item))
     await websocket.close(1000)
 
 

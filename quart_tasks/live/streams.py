@@ -5,7 +5,6 @@ Shared by the SSE and WebSocket routes, which only differ in framing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -39,13 +38,13 @@ async def stream_events(
     *,
     owner_id: int | None,
     resume_after: int | None,
-    heartbeat_seconds: float,
-) -> AsyncIterator[Item]:
+) -> AsyncIterator[list[Item]]:
     """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
 
     With `resume_after`, first the logged events after that id, then live ones;
     without, only events committed from now on. Ends after a `Reset`, or when
-    the broker closes the stream (shutdown).
+    the broker closes the stream (shutdown). Items come in batches: whatever
+    is waiting when the consumer is ready, sent in one write.
     """
     subscription = await broker.subscribe(owner_id)
     try:
@@ -54,7 +53,7 @@ async def stream_events(
             async with sessions() as session:
                 oldest, newest = await bounds(session)
             if resume_after < oldest - 1 or resume_after > newest:
-                yield Reset(newest)  # purged from the log, or never in it
+                yield [Reset(newest)]  # purged from the log, or never in it
                 return
             last = resume_after
             while True:
@@ -62,29 +61,38 @@ async def stream_events(
                     events = await read_after(
                         session, last, owner_id=owner_id, limit=BACKFILL_BATCH
                     )
-                for event in events:
-                    yield event
-                    last = event.id
+                if events:
+                    last = events[-1].id
+                    yield list(events)
                 if len(events) < BACKFILL_BATCH:
                     break
+        queue = subscription.queue
         while True:
-            try:
-                async with asyncio.timeout(heartbeat_seconds):
-                    item = await subscription.queue.get()
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
-            if item is Signal.RESET:
-                yield Reset(broker.position)
-                return
-            if item is Signal.CLOSED:
-                return
-            assert isinstance(item, Event)
-            if item.id > last:  # a back-filled event may arrive live as well
-                last = item.id
-                yield item
+            waiting = [await queue.get()]
+            while not queue.empty():
+                waiting.append(queue.get_nowait())
+            batch: list[Item] = []
+            for item in waiting:
+                if item is Signal.RESET:
+                    yield [*batch, Reset(broker.position)]
+                    return
+                if item is Signal.CLOSED:
+                    if batch:
+                        yield batch
+                    return
+                if isinstance(item, Event) and item.id > last:  # back-filled ones come twice
+                    last = item.id
+                    batch.append(item)
+            if batch:
+                yield batch
+            elif Signal.HEARTBEAT in waiting:
+                yield [HEARTBEAT]
     finally:
         broker.unsubscribe(subscription)
+
+
+def sse_frames(batch: list[Item]) -> bytes:
+    return b"".join(sse_frame(item) for item in batch)
 
 
 def sse_frame(item: Item) -> bytes:

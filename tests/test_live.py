@@ -146,12 +146,16 @@ async def test_the_token_may_come_as_a_query_parameter_on_the_streams_only(
         bad_resume = await http.get(
             "/api/tasks/events", headers={**auth, "Last-Event-ID": "yesterday"}
         )
+        huge_resume = await http.get(
+            "/api/tasks/events", headers={**auth, "Last-Event-ID": "9" * 5000}
+        )
 
     assert elsewhere.status_code in (400, 401)  # unknown parameter, or no Authorization
     assert anonymous.status_code == 401
     assert forged.status_code == 401
     assert bad_resume.status_code == 400
     assert bad_resume.json()["error"]["code"] == "validation_error"
+    assert huge_resume.status_code == 400
 
 
 async def test_websocket_messages_match_the_event_stream(live: LiveServer) -> None:

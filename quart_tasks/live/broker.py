@@ -38,7 +38,7 @@ class Signal(enum.Enum):
     """Nothing for a while: say so, so that idle connections stay open."""
 
 
-Item = Event | Signal
+QueueItem = Event | Signal
 
 
 class Subscription:
@@ -51,7 +51,7 @@ class Subscription:
         """None: an admin's, which gets everyone's events."""
         self.position = position
         """The last event id dispatched before it subscribed."""
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(size)
+        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(size)
 
     def end(self, signal: Signal) -> None:
         while not self.queue.empty():

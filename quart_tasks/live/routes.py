@@ -54,7 +54,8 @@ def resume_after(since: int | None, last_event_id: str | None) -> int | None:
     if last_event_id is None or not last_event_id.strip():
         return since
     value = last_event_id.strip()
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_BIG_ID:
+    too_long = len(value) > len(str(MAX_BIG_ID))  # and int() refuses 4,300+ digits
+    if not value.isascii() or not value.isdigit() or too_long or int(value) > MAX_BIG_ID:
         message = "must be an event id"
         raise APIError(
             400,

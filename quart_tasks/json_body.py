@@ -12,7 +12,7 @@ import asyncio
 
 from quart import Response, current_app, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from .errors import APIError
 
@@ -59,12 +59,13 @@ async def finish_reading_body(response: Response) -> Response:
     """
     if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
         return response
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    try:
-        if request.content_length is not None and request.content_length > limit:
-            raise RequestEntityTooLarge()
-        async with asyncio.timeout(BODY_DRAIN_SECONDS):
-            await request.get_data(cache=True)
-    except (TimeoutError, HTTPException):
+    close = (request.content_length or 0) > current_app.config["MAX_CONTENT_LENGTH"]
+    if not close:
+        try:
+            async with asyncio.timeout(BODY_DRAIN_SECONDS):
+                await request.get_data(cache=True)
+        except (TimeoutError, HTTPException):  # slow, or a chunked body past the limit
+            close = True
+    if close:
         response.headers["Connection"] = "close"
     return response

@@ -208,8 +208,9 @@ class Supervisor:
             self.workers.append(self._start(sockets))
 
     def _replace_all(self, sockets: Sockets) -> None:
-        logger.info("replacing %d workers", len(self.workers))
-        for old in list(self.workers):
+        current = [worker for worker in self.workers if not worker.retiring]
+        logger.info("replacing %d workers", len(current))
+        for old in current:  # a second SIGHUP must not replace the ones already leaving
             self.workers.append(self._start(sockets))
             old.retiring = True
             old.stop.set()

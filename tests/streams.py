@@ -7,7 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -30,7 +30,6 @@ class EventStream:
 
     response: httpx.Response
     lines: AsyncIterator[str]
-    comments: list[str] = field(default_factory=list)
 
     async def next(self, within: float = 5) -> Received:
         async with asyncio.timeout(within):
@@ -46,10 +45,8 @@ class EventStream:
                         )
                     continue
                 name, _, value = line.partition(":")
-                if not name:
-                    self.comments.append(value.strip())
-                    continue
-                fields[name] = value.removeprefix(" ")
+                if name:  # an empty name is a comment (the keep-alive)
+                    fields[name] = value.removeprefix(" ")
             raise EOFError("the stream ended")
 
     async def take(self, count: int, within: float = 5) -> list[Received]:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from quart import Quart
 from sqlalchemy import delete, event
 
@@ -34,26 +35,22 @@ def session_queries(app: Quart) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", capture)
 
 
-async def test_a_cached_session_skips_the_query(tmp_path: Path) -> None:
-    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=60)) as app:
-        client = app.test_client()
-        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
-        with session_queries(app) as seen:
-            for _ in range(5):
-                assert (await client.get("/api/tasks", headers=auth)).status_code == 200
-
-    assert len(seen) == 1
-
-
-async def test_without_the_cache_every_request_asks(tmp_path: Path) -> None:
-    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=0)) as app:
+@pytest.mark.parametrize(
+    ("cache_seconds", "session_queries_for_three"),
+    [(60, 1), (0, 3)],
+    ids=["cached: one query", "no cache: every request asks"],
+)
+async def test_the_session_query_runs_once_per_cache_period(
+    tmp_path: Path, cache_seconds: int, session_queries_for_three: int
+) -> None:
+    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=cache_seconds)) as app:
         client = app.test_client()
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
         with session_queries(app) as seen:
             for _ in range(3):
-                await client.get("/api/tasks", headers=auth)
+                assert (await client.get("/api/tasks", headers=auth)).status_code == 200
 
-    assert len(seen) == 3
+    assert len(seen) == session_queries_for_three
 
 
 async def test_logout_takes_effect_at_once_despite_the_cache(tmp_path: Path) -> None:

@@ -155,6 +155,22 @@ async def test_sighup_replaces_every_worker_and_no_request_fails(tmp_path: Path)
 
 
 @pytest.mark.slow
+async def test_a_second_sighup_does_not_replace_the_workers_already_leaving(
+    tmp_path: Path,
+) -> None:
+    with fresh_database_url(tmp_path) as url, served(url, tmp_path, two_workers) as server:
+        before = await wait_for_workers(server, 2)
+        server.process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.1)  # the first two are still stopping
+        server.process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(5)  # every replacement started, every retiree gone
+        after = worker_pids(server.process.pid)
+
+    assert not after & before
+    assert len(after) == 2, f"{len(after)} workers after two reloads of two"
+
+
+@pytest.mark.slow
 async def test_a_dead_workers_live_gauges_are_dropped(tmp_path: Path) -> None:
     shared = tmp_path / "metrics"
     shared.mkdir()

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .log import Event, bounds, read_after
@@ -80,12 +80,11 @@ class Broker:
         self.woken = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.started: asyncio.Future[None] | None = None
-        self.dispatched = 0
         self.closing = False
 
     @property
     def subscriber_count(self) -> int:
-        return len(self.everyone) + sum(len(subs) for subs in self.by_owner.values())
+        return len(self._all())
 
     def wake(self) -> None:
         self.woken.set()
@@ -155,7 +154,7 @@ class Broker:
             self.woken.clear()
             try:
                 await self._dispatch_new_events()
-            except (DBAPIError, SQLAlchemyError, OSError, TimeoutError):
+            except (SQLAlchemyError, OSError, TimeoutError):
                 logger.warning("could not read task events; retrying", exc_info=True)
                 await asyncio.sleep(self.poll_seconds)
 
@@ -181,7 +180,6 @@ class Broker:
 
     def dispatch(self, event: Event) -> None:
         self.position = event.id
-        self.dispatched += 1
         for subscription in [*self.by_owner.get(event.owner_id, ()), *self.everyone]:
             try:
                 subscription.queue.put_nowait(event)

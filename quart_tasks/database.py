@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -9,6 +12,7 @@ from typing import Any, ClassVar
 from quart import Quart, current_app, g
 from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -159,6 +163,22 @@ async def release_connection(session: AsyncSession) -> None:
     stay usable (`expire_on_commit=False`).
     """
     await session.commit()
+
+
+@contextlib.asynccontextmanager
+async def best_effort(session: AsyncSession, what: str) -> AsyncIterator[None]:
+    """Housekeeping after a request's commit: if it fails, the request must not.
+
+    The client's write is already committed, so an error here (the database
+    going away, say) is logged in one line and the request answers as it would
+    have; a 503 would make the client retry a write that happened.
+    """
+    try:
+        yield
+    except (SQLAlchemyError, OSError, TimeoutError) as error:
+        with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
+            await session.rollback()
+        logging.getLogger(__name__).warning("could not %s: %s", what, type(error).__name__)
 
 
 async def _close_request_session(_exc: BaseException | None) -> None:

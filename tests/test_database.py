@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from quart import Quart
 from sqlalchemy import select, text
 
 from quart_tasks import config as settings
-from quart_tasks.database import Database, create_engine
+from quart_tasks.database import Database, best_effort, create_engine
 from quart_tasks.models import Task, User
 
 from .support import TEST_DATABASE_URL
@@ -95,3 +96,31 @@ async def test_timestamps_are_stored_in_utc(app: Quart) -> None:
     else:
         assert column_type == "timestamp with time zone"
         assert raw == datetime(2026, 11, 24, 9, 30, 0, 123456, tzinfo=UTC)
+
+
+class RecordingSession:
+    rolled_back = False
+
+    async def rollback(self) -> None:
+        self.rolled_back = True
+
+
+async def test_failed_housekeeping_rolls_back_and_logs_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = RecordingSession()
+    with caplog.at_level(logging.WARNING, logger="quart_tasks.database"):
+        async with best_effort(session, "purge something"):  # type: ignore[arg-type]
+            raise ConnectionRefusedError("the database is gone")
+
+    assert session.rolled_back
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not purge something: ConnectionRefusedError"
+    ]
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+async def test_a_bug_in_housekeeping_is_not_swallowed() -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with best_effort(RecordingSession(), "divide"):  # type: ignore[arg-type]
+            _ = 1 / 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,13 +22,12 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..database import utcnow
+from ..database import best_effort, utcnow
 from ..errors import APIError
 from .models import KEY_MAX_LENGTH, IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +156,6 @@ async def _purge_some_expired(session: AsyncSession, every: int) -> None:
     if every <= 0 or random.randrange(every) != 0:
         return
     expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= utcnow()).limit(1000)
-    try:
+    async with best_effort(session, "purge expired idempotency keys"):
         await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired)))
         await session.commit()
-    except DBAPIError:
-        await session.rollback()
-        logger.warning("could not purge expired idempotency keys", exc_info=True)

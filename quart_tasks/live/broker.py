@@ -154,8 +154,8 @@ class Broker:
             self.woken.clear()
             try:
                 await self._dispatch_new_events()
-            except (SQLAlchemyError, OSError, TimeoutError):
-                logger.warning("could not read task events; retrying", exc_info=True)
+            except (SQLAlchemyError, OSError, TimeoutError) as error:
+                logger.warning("could not read task events (%s); retrying", type(error).__name__)
                 await asyncio.sleep(self.poll_seconds)
 
     async def _beat(self) -> None:

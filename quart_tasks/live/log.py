@@ -10,7 +10,6 @@ notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from typing import Literal
 
 from quart import current_app
 from sqlalchemy import Text, cast, delete, func, insert, select, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..database import utcnow
+from ..database import best_effort, utcnow
 from ..tasks.models import Task
 from ..tasks.schemas import TaskOut
 from .models import TaskEvent
@@ -33,7 +31,6 @@ WRITTEN_FLAG = "task_events_written"
 """Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
 
 EventType = Literal["task.created", "task.updated", "task.deleted"]
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +115,7 @@ async def purge_some(session: AsyncSession) -> None:
     every = config["EVENTS_PURGE_EVERY"]
     if every <= 0 or random.randrange(every) != 0:
         return
-    try:
+    async with best_effort(session, "purge old task events"):
         newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
         oldest = (
             await session.execute(
@@ -142,6 +139,3 @@ async def purge_some(session: AsyncSession) -> None:
         )
         await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
         await session.commit()
-    except DBAPIError:
-        await session.rollback()
-        logger.warning("could not purge old task events", exc_info=True)

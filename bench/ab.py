@@ -1,10 +1,13 @@
-"""A/B two quart-tasks settings with bench/load.py: alternating runs, medians, ratios.
+"""A/B two quart-tasks settings or commits with bench/load.py: alternating runs, medians, ratios.
 
     .venv/bin/python bench/ab.py --runs 3 --a AUTH_CACHE_SECONDS=0 --b AUTH_CACHE_SECONDS=2
+    .venv/bin/python bench/ab.py --runs 3 --a-rev HEAD~1 --b-rev HEAD
 
-Each side is a list of `--server-env` settings (repeat --a/--b for several). Runs
-alternate A, B, A, B... so drift on the shared machine hits both alike; the
-table shows each scenario's median requests/s and p99 per side and the ratio B/A.
+Each side is a list of `--server-env` settings (repeat --a/--b for several) and
+optionally a git revision, checked out in a temporary worktree and served from
+there with this checkout's virtualenv. Runs alternate A, B, A, B... so drift on
+the shared machine hits both alike; the table shows each scenario's median
+requests/s and p99 per side and the ratio B/A.
 """
 
 from __future__ import annotations
@@ -14,15 +17,37 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-LOAD = Path(__file__).resolve().parent / "load.py"
+CHECKOUT = Path(__file__).resolve().parent.parent
+LOAD = Path("bench") / "load.py"
 LINE = re.compile(r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)")
 
 
-def run(settings: list[str], extra: list[str]) -> dict[str, tuple[float, float]]:
-    command = [sys.executable, str(LOAD), *extra]
+@contextmanager
+def worktree(revision: str | None) -> Iterator[Path]:
+    """This checkout, or a detached worktree of `revision` for the duration."""
+    if revision is None:
+        yield CHECKOUT
+        return
+    with tempfile.TemporaryDirectory(prefix="quart-tasks-ab-") as tmp:
+        path = Path(tmp) / "tree"
+        git = ["git", "-C", str(CHECKOUT), "worktree"]
+        subprocess.run(
+            [*git, "add", "--detach", str(path), revision], check=True, capture_output=True
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "remove", "--force", str(path)], check=True, capture_output=True)
+
+
+def run(checkout: Path, settings: list[str], extra: list[str]) -> dict[str, tuple[float, float]]:
+    command = [sys.executable, str(checkout / LOAD), *extra]
     for setting in settings:
         command += ["--server-env", setting]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -33,10 +58,16 @@ def run(settings: list[str], extra: list[str]) -> dict[str, tuple[float, float]]
     }
 
 
+def describe(revision: str | None, settings: list[str]) -> str:
+    return " ".join(([revision] if revision else []) + settings) or "defaults"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--b", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--a-rev", metavar="REVISION", help="serve side A from this commit")
+    parser.add_argument("--b-rev", metavar="REVISION", help="serve side B from this commit")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     args = parser.parse_args()
@@ -44,13 +75,18 @@ def main() -> None:
     results: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for n in range(args.runs):
-        for side, settings in (("A", args.a), ("B", args.b)):
-            for scenario, figures in run(settings, extra).items():
-                results[scenario][side].append(figures)
-            print(f"run {n + 1} {side} done", file=sys.stderr, flush=True)
+    with ExitStack() as stack:
+        sides = [
+            ("A", stack.enter_context(worktree(args.a_rev)), args.a),
+            ("B", stack.enter_context(worktree(args.b_rev)), args.b),
+        ]
+        for n in range(args.runs):
+            for side, checkout, settings in sides:
+                for scenario, figures in run(checkout, settings, extra).items():
+                    results[scenario][side].append(figures)
+                print(f"run {n + 1} {side} done", file=sys.stderr, flush=True)
     print(
-        f"A: {' '.join(args.a) or 'defaults'}   B: {' '.join(args.b) or 'defaults'}   "
+        f"A: {describe(args.a_rev, args.a)}   B: {describe(args.b_rev, args.b)}   "
         f"medians of {args.runs} alternating runs, {args.duration} s a scenario"
     )
     print(f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}")

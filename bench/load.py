@@ -228,8 +228,8 @@ def running(
                 process.wait()
 
 
-def rss_mib_per_worker(root_pid: int) -> float:
-    """The largest RSS among the server's processes (its workers), in MiB."""
+def process_tree(root_pid: int) -> list[int]:
+    """`root_pid` and all its descendants."""
     children: dict[int, list[int]] = {}
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -237,10 +237,18 @@ def rss_mib_per_worker(root_pid: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(status.parent.name))
-    pending, rss = [root_pid], []
+    pending, tree = [root_pid], []
     while pending:
         pid = pending.pop()
+        tree.append(pid)
         pending += children.get(pid, [])
+    return tree
+
+
+def rss_mib_per_worker(root_pid: int) -> float:
+    """The largest RSS among the server's processes (its workers), in MiB."""
+    rss = []
+    for pid in process_tree(root_pid):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -310,7 +318,8 @@ def drive(
     run = Run(target)
     for name, all_connections, script in SCENARIOS:
         connections = max(1, all_connections // args.connection_divisor)
-        result = wrk(base_url, script, connections, args.duration, env)
+        with profiled(args.profile, f"{target}-{name}", pid, args.duration):
+            result = wrk(base_url, script, connections, args.duration, env)
         result.scenario = name
         run.results.append(result)
         print(
@@ -321,6 +330,43 @@ def drive(
         )
     run.rss_mib_per_worker = rss_mib_per_worker(pid)
     return run
+
+
+@contextmanager
+def profiled(directory: Path | None, label: str, root_pid: int, seconds: int) -> Iterator[None]:
+    """With a directory, record each server process with py-spy meanwhile (collapsed stacks)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    recorders = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(seconds),
+                "--nonblocking",
+                "--idle",
+                "--output",
+                str(directory / f"{label}-{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in process_tree(root_pid)[1:]  # the workers, not the supervisor
+    ]
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.wait()
 
 
 def settle(args: argparse.Namespace, base_url: str, env: dict[str, str]) -> None:
@@ -479,6 +525,12 @@ def main() -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a setting for quart-tasks (repeatable), e.g. AUTH_CACHE_SECONDS=0",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record every worker with py-spy during each scenario, as collapsed stacks in DIR",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a quick run that only proves the script works"

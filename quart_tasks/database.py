@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from quart import Quart, current_app, g
+from quart import Quart, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
@@ -113,12 +113,31 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -
         cursor.close()
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+class ReadOnlySession(Session):
+    """A session for requests that only read, so a write through it is a bug, not a commit."""
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_flush(*_args: Any) -> None:
+    raise RuntimeError("a read-only request tried to write")
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        raise RuntimeError("a read-only request tried to write")
+
+
 class Database:
     """Owns the engine for one app: created before serving, disposed after."""
 
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     def init_app(self, app: Quart) -> None:
         app.extensions["database"] = self
@@ -129,12 +148,22 @@ class Database:
     async def connect(self) -> None:
         self.engine = create_engine(current_app.config)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = self.sessionmaker
+        if self.engine.dialect.name == "postgresql":
+            # Under READ COMMITTED every statement takes its own snapshot anyway,
+            # so a reading request gains nothing from BEGIN and ROLLBACK but two
+            # round trips; it runs its statements in autocommit instead.
+            self.read_sessionmaker = async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                sync_session_class=ReadOnlySession,
+            )
 
     async def dispose(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
         self.engine = None
-        self.sessionmaker = None
+        self.sessionmaker = self.read_sessionmaker = None
 
 
 def database() -> Database:
@@ -143,10 +172,15 @@ def database() -> Database:
 
 
 def db_session() -> AsyncSession:
-    """The current request's session, opened on first use and closed at teardown."""
+    """The current request's session, opened on first use and closed at teardown.
+
+    A GET or HEAD request gets a session that may only read.
+    """
     session: AsyncSession | None = g.get("db_session")
     if session is None:
-        sessionmaker = database().sessionmaker
+        db = database()
+        reading = has_request_context() and request.method in READ_ONLY_METHODS
+        sessionmaker = db.read_sessionmaker if reading else db.sessionmaker
         if sessionmaker is None:
             raise RuntimeError("the database is not connected: the app is not serving")
         session = sessionmaker()

@@ -1,0 +1,95 @@
+"""Reading requests run their statements without a transaction; writing ones keep it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy import event, update
+
+from quart_tasks.database import db_session
+from quart_tasks.models import Task
+
+from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from .live import postgres_database
+
+
+@contextmanager
+def statements_sent(app: Quart) -> Iterator[list[str]]:
+    """The first word of each statement sent to PostgreSQL, BEGIN and ROLLBACK included.
+
+    asyncpg's query loggers see the transaction's statements but not the
+    prepared ones, which SQLAlchemy's cursor events see.
+    """
+    engine = app_database(app).engine.sync_engine  # type: ignore[union-attr]
+    pool = engine.pool
+    sent: list[str] = []
+
+    def first_word(query: str) -> str:
+        return query.strip().rstrip(";").split()[0].upper()
+
+    def log(record: Any) -> None:
+        sent.append(first_word(record.query))
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(first_word(statement))
+
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    def on_checkin(dbapi_connection: Any, *_: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.driver_connection.remove_query_logger(log)
+
+    event.listen(pool, "checkout", on_checkout)
+    event.listen(pool, "checkin", on_checkin)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield sent
+    finally:
+        event.remove(pool, "checkout", on_checkout)
+        event.remove(pool, "checkin", on_checkin)
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
+    tmp_path: Path,
+) -> None:
+    async with (
+        postgres_database() as url,
+        serving(settings_for_test(tmp_path, DATABASE_URL=url, AUTH_CACHE_SECONDS=60)) as app,
+    ):
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        created = await client.post("/api/tasks", json={"title": "read me"}, headers=auth)
+        task_url = f"/api/tasks/{(await created.get_json())['id']}"
+
+        with statements_sent(app) as read:
+            assert (await client.get(task_url, headers=auth)).status_code == 200
+        with statements_sent(app) as written:
+            patched = await client.patch(task_url, json={"done": True}, headers=auth)
+            assert patched.status_code == 200
+
+    assert read == ["SELECT"]
+    assert written.count("BEGIN") == 1
+    assert "UPDATE" in written
+    assert written[-1] == "COMMIT"
+
+
+async def test_a_write_through_a_reading_requests_session_is_refused(tmp_path: Path) -> None:
+    async with (
+        postgres_database() as url,
+        serving(settings_for_test(tmp_path, DATABASE_URL=url)) as app,
+    ):
+        async with app.test_request_context("/api/tasks", method="GET"):
+            session = db_session()
+            with pytest.raises(RuntimeError, match="read-only request"):
+                await session.execute(update(Task).values(done=True))
+            session.add(Task(owner_id=1, title="sneaked in", done=False))
+            with pytest.raises(RuntimeError, match="read-only request"):
+                await session.flush()
+            await session.close()

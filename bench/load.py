@@ -58,6 +58,8 @@ class Result:
     non2xx: int
     errors: int
     connections: int
+    server_cpu_us: float = 0.0  # server CPU time (user + system) per request
+    database_cpu_us: float = 0.0  # PostgreSQL's, all its processes
 
 
 @dataclass
@@ -245,6 +247,30 @@ def process_tree(root_pid: int) -> list[int]:
     return tree
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes and their exited children have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(field) for field in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres() -> list[int]:
+    """The local PostgreSQL's processes (server and backends)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().startswith("postgres"):
+                pids.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
 def rss_mib_per_worker(root_pid: int) -> float:
     """The largest RSS among the server's processes (its workers), in MiB."""
     rss = []
@@ -318,14 +344,19 @@ def drive(
     run = Run(target)
     for name, all_connections, script in SCENARIOS:
         connections = max(1, all_connections // args.connection_divisor)
+        server_before, database_before = cpu_seconds(process_tree(pid)), cpu_seconds(postgres())
         with profiled(args.profile, f"{target}-{name}", pid, args.duration):
             result = wrk(base_url, script, connections, args.duration, env)
+        requests = max(1.0, result.rps * args.duration)
+        result.server_cpu_us = (cpu_seconds(process_tree(pid)) - server_before) / requests * 1e6
+        result.database_cpu_us = (cpu_seconds(postgres()) - database_before) / requests * 1e6
         result.scenario = name
         run.results.append(result)
         print(
             f"{target:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
             f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
-            f"rss_mib={rss_mib_per_worker(pid):.0f}",
+            f"rss_mib={rss_mib_per_worker(pid):.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
+            f"+db {result.database_cpu_us:.0f}",
             flush=True,
         )
     run.rss_mib_per_worker = rss_mib_per_worker(pid)
@@ -353,7 +384,6 @@ def profiled(directory: Path | None, label: str, root_pid: int, seconds: int) ->
                 "--duration",
                 str(seconds),
                 "--nonblocking",
-                "--idle",
                 "--output",
                 str(directory / f"{label}-{pid}.txt"),
             ],

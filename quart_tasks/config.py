@@ -31,7 +31,7 @@ class Config(BaseSettings):
     SECRET_KEY: str = DEFAULT_SECRET_KEY
     DATABASE_URL: str = DEFAULT_DATABASE_URL
     DB_POOL_SIZE: int = Field(default=10, ge=1)
-    DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    DB_MAX_OVERFLOW: int = Field(default=0, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_POOL_PRE_PING: bool = False

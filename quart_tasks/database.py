@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from .pool import FairAsyncQueuePool
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -75,6 +77,7 @@ def create_engine(config: dict[str, Any]) -> AsyncEngine:
     if url.get_backend_name() != "sqlite":
         return create_async_engine(
             url,
+            poolclass=FairAsyncQueuePool,
             pool_size=config["DB_POOL_SIZE"],
             max_overflow=config["DB_MAX_OVERFLOW"],
             pool_timeout=config["DB_POOL_TIMEOUT"],
@@ -95,7 +98,11 @@ def create_engine(config: dict[str, Any]) -> AsyncEngine:
         # writers on several connections wait in its busy handler, which sleeps
         # up to 100 ms a try; queued on the pool instead they go in turn.
         engine = create_async_engine(
-            url, pool_size=1, max_overflow=0, pool_timeout=config["DB_POOL_TIMEOUT"] * 6
+            url,
+            poolclass=FairAsyncQueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=config["DB_POOL_TIMEOUT"] * 6,
         )
     _configure_sqlite(engine, busy_timeout_ms=config["SQLITE_BUSY_TIMEOUT_MS"], wal=not in_memory)
     return engine

@@ -1,0 +1,82 @@
+"""The connection pool serves waiters in arrival order and never loses a connection."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.queue import Empty
+
+from quart_tasks import config as settings
+from quart_tasks.database import create_engine
+from quart_tasks.pool import FairAsyncQueuePool, FairQueue
+
+
+async def take(queue: FairQueue[str], timeout: float | None = None) -> str:
+    """`queue.get` as the pool calls it: from inside SQLAlchemy's greenlet."""
+    return await greenlet_spawn(queue.get, True, timeout)
+
+
+async def until_waiting(queue: FairQueue[str], count: int) -> None:
+    while len(queue._waiters) < count:
+        await asyncio.sleep(0)
+
+
+async def test_a_returned_connection_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
+    queue: FairQueue[str] = FairQueue(maxsize=1)
+    queue.put_nowait("connection")
+    held = await take(queue)
+    served: list[str] = []
+
+    async def wait(name: str) -> None:
+        item = await take(queue)
+        served.append(name)
+        queue.put_nowait(item)
+
+    waiters = [asyncio.create_task(wait(f"waiter {n}")) for n in range(3)]
+    await until_waiting(queue, 3)
+    queue.put_nowait(held)  # handed back; before the first waiter runs, a newcomer asks
+    newcomer = asyncio.create_task(wait("newcomer"))
+    await asyncio.gather(*waiters, newcomer)
+
+    assert served == ["waiter 0", "waiter 1", "waiter 2", "newcomer"]
+
+
+async def test_a_wait_that_times_out_raises_empty_and_leaves_the_queue_clean() -> None:
+    queue: FairQueue[str] = FairQueue(maxsize=1)
+
+    with pytest.raises(Empty):
+        await take(queue, timeout=0.01)
+
+    queue.put_nowait("connection")
+    assert queue.qsize() == 1
+    assert await take(queue) == "connection"
+
+
+async def test_a_connection_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
+    queue: FairQueue[str] = FairQueue(maxsize=1)
+    first = asyncio.create_task(take(queue))
+    second = asyncio.create_task(take(queue))
+    await until_waiting(queue, 2)
+
+    queue.put_nowait("connection")  # handed to the first waiter...
+    first.cancel()  # ...which is cancelled before it runs again
+
+    assert await second == "connection"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_every_engine_uses_the_fair_pool(tmp_path: Path) -> None:
+    config = settings.TestingConfig(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    engine = create_engine(config.as_mapping())
+    try:
+        assert isinstance(engine.pool, FairAsyncQueuePool)
+    finally:
+        await engine.dispose()
+
+
+def test_a_worker_opens_no_overflow_connections_by_default() -> None:
+    assert settings.Config().DB_MAX_OVERFLOW == 0

@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/ab.py --runs 3 --a AUTH_CACHE_SECONDS=0 --b AUTH_CACHE_SECONDS=2
     .venv/bin/python bench/ab.py --runs 3 --a-rev HEAD~1 --b-rev HEAD
+    .venv/bin/python bench/ab.py --runs 3 --b-config uvloop.toml
 
 Each side is a list of `--server-env` settings (repeat --a/--b for several) and
-optionally a git revision, checked out in a temporary worktree and served from
+optionally a Hypercorn file and a git revision, checked out in a temporary worktree and served from
 there with this checkout's virtualenv. Runs alternate A, B, A, B... so drift on
 the shared machine hits both alike; the table shows each scenario's median
 requests/s and p99 per side and the ratio B/A.
@@ -46,8 +47,12 @@ def worktree(revision: str | None) -> Iterator[Path]:
             subprocess.run([*git, "remove", "--force", str(path)], check=True, capture_output=True)
 
 
-def run(checkout: Path, settings: list[str], extra: list[str]) -> dict[str, tuple[float, float]]:
+def run(
+    checkout: Path, settings: list[str], config: Path | None, extra: list[str]
+) -> dict[str, tuple[float, float]]:
     command = [sys.executable, str(checkout / LOAD), *extra]
+    if config is not None:
+        command += ["--hypercorn-config", str(config.resolve())]
     for setting in settings:
         command += ["--server-env", setting]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -58,8 +63,9 @@ def run(checkout: Path, settings: list[str], extra: list[str]) -> dict[str, tupl
     }
 
 
-def describe(revision: str | None, settings: list[str]) -> str:
-    return " ".join(([revision] if revision else []) + settings) or "defaults"
+def describe(revision: str | None, settings: list[str], config: Path | None) -> str:
+    words = [revision] if revision else []
+    return " ".join(words + settings + ([config.name] if config else [])) or "defaults"
 
 
 def main() -> None:
@@ -68,6 +74,8 @@ def main() -> None:
     parser.add_argument("--b", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--a-rev", metavar="REVISION", help="serve side A from this commit")
     parser.add_argument("--b-rev", metavar="REVISION", help="serve side B from this commit")
+    parser.add_argument("--a-config", type=Path, metavar="TOML", help="side A's Hypercorn file")
+    parser.add_argument("--b-config", type=Path, metavar="TOML", help="side B's Hypercorn file")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     args = parser.parse_args()
@@ -77,16 +85,17 @@ def main() -> None:
     )
     with ExitStack() as stack:
         sides = [
-            ("A", stack.enter_context(worktree(args.a_rev)), args.a),
-            ("B", stack.enter_context(worktree(args.b_rev)), args.b),
+            ("A", stack.enter_context(worktree(args.a_rev)), args.a, args.a_config),
+            ("B", stack.enter_context(worktree(args.b_rev)), args.b, args.b_config),
         ]
         for n in range(args.runs):
-            for side, checkout, settings in sides:
-                for scenario, figures in run(checkout, settings, extra).items():
+            for side, checkout, settings, config in sides:
+                for scenario, figures in run(checkout, settings, config, extra).items():
                     results[scenario][side].append(figures)
                 print(f"run {n + 1} {side} done", file=sys.stderr, flush=True)
     print(
-        f"A: {describe(args.a_rev, args.a)}   B: {describe(args.b_rev, args.b)}   "
+        f"A: {describe(args.a_rev, args.a, args.a_config)}   "
+        f"B: {describe(args.b_rev, args.b, args.b_config)}   "
         f"medians of {args.runs} alternating runs, {args.duration} s a scenario"
     )
     print(f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}")

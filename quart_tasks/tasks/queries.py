@@ -20,7 +20,8 @@ from ..ids import MAX_BIG_ID
 from ..live import log
 from ..pagination import PageRequest
 from ..security import Principal
-from .models import Task
+from . import statements
+from .models import Task, TaskRecord
 from .scope import listed_for, reachable_by
 from .sorting import SortOrder
 
@@ -90,9 +91,13 @@ async def list_after(
     return tasks[:page_size], len(tasks) > page_size
 
 
-async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> Task:
+async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> TaskRecord:
     _check_id(task_id)
-    task = await session.scalar(select(Task).where(Task.id == task_id, *reachable_by(caller)))
+    result = await session.execute(
+        statements.fetch(any_owner=caller.is_admin),
+        {"task_id": task_id, "owner_id": caller.user_id},
+    )
+    task: TaskRecord | None = result.first()
     if task is None:
         raise task_not_found()
     return task
@@ -126,7 +131,7 @@ async def update_task(
     task_id: int,
     changes: Mapping[str, Any],
     expected: VersionMatch | None = None,
-) -> Task:
+) -> TaskRecord:
     """Apply `changes` if the version is still `expected`.
 
     `version` and `updated_at` move only when a value actually changes, so an

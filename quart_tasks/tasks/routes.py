@@ -20,7 +20,7 @@ from ..pagination import PageHeaders, link_header, next_link
 from ..responses import json_response, no_content
 from ..security import current_principal, require_auth
 from . import queries
-from .models import Task
+from .models import TaskRecord
 from .schemas import (
     CreatedHeaders,
     CreateHeaders,
@@ -43,7 +43,7 @@ tasks = Blueprint("tasks", __name__)
 TASK_URL = "/tasks/<int:task_id>"
 
 
-def task_response(task: Task, status: int = 200) -> Response:
+def task_response(task: TaskRecord, status: int = 200) -> Response:
     return json_response(TaskOut.model_validate(task), status, {"ETag": etag(task.version)})
 
 

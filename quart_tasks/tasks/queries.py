@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..conditional import VersionMatch, precondition_failed
@@ -20,9 +20,10 @@ from ..ids import MAX_BIG_ID
 from ..live import log
 from ..pagination import PageRequest
 from ..security import Principal
+from ..users.models import username_key
 from . import statements
 from .models import Task, TaskRecord
-from .scope import listed_for, reachable_by
+from .scope import list_scope, reachable_by, reaches_every_task
 from .sorting import SortOrder
 
 
@@ -42,13 +43,24 @@ class TaskFilter:
     title_contains: str | None = None
     owner: str | None = None
 
-    def conditions(self, caller: Principal) -> list[ColumnElement[bool]]:
-        conditions = listed_for(caller, self.owner)
-        if self.done is not None:
-            conditions.append(Task.done.is_(self.done))
-        if self.title_contains:
-            conditions.append(Task.title.icontains(self.title_contains, autoescape=True))
-        return conditions
+    def shape(self, caller: Principal, sort: SortOrder) -> statements.ListShape:
+        return statements.ListShape(
+            sort=sort.name,
+            owner=list_scope(caller, self.owner),
+            done=self.done is not None,
+            title=bool(self.title_contains),
+        )
+
+    def values(self, caller: Principal) -> dict[str, Any]:
+        """The values the shape's statements bind."""
+        return {
+            "owner_id": caller.user_id,
+            "owner_key": username_key(self.owner) if self.owner else None,
+            "done": self.done,
+            "title_pattern": (
+                statements.like_pattern(self.title_contains) if self.title_contains else None
+            ),
+        }
 
 
 async def list_page(
@@ -57,18 +69,14 @@ async def list_page(
     filters: TaskFilter,
     sort: SortOrder,
     page: PageRequest,
-) -> tuple[Sequence[Task], int]:
+) -> tuple[Sequence[TaskRecord], int]:
     """One page by offset, and how many tasks match in all."""
-    conditions = filters.conditions(caller)
-    total = await session.scalar(select(func.count()).select_from(Task).where(*conditions))
-    tasks = await session.scalars(
-        select(Task)
-        .where(*conditions)
-        .order_by(*sort.order_by())
-        .limit(page.page_size)
-        .offset(page.offset)
+    shape, values = filters.shape(caller, sort), filters.values(caller)
+    total = await session.scalar(statements.count(shape), values)
+    rows = await session.execute(
+        statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
     )
-    return tasks.all(), total or 0
+    return rows.all(), total or 0
 
 
 async def list_after(
@@ -78,23 +86,20 @@ async def list_after(
     sort: SortOrder,
     key: list[Any] | None,
     page_size: int,
-) -> tuple[Sequence[Task], bool]:
+) -> tuple[Sequence[TaskRecord], bool]:
     """Up to `page_size` tasks past `key` (from the start without one), and whether more follow."""
-    conditions = filters.conditions(caller)
+    values = {**filters.values(caller), "limit": page_size + 1}
     if key is not None:
-        conditions.append(sort.after(key))
-    tasks = (
-        await session.scalars(
-            select(Task).where(*conditions).order_by(*sort.order_by()).limit(page_size + 1)
-        )
-    ).all()
+        values.update(sort.key_values(key))
+    statement = statements.walk(filters.shape(caller, sort), after_key=key is not None)
+    tasks = (await session.execute(statement, values)).all()
     return tasks[:page_size], len(tasks) > page_size
 
 
 async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> TaskRecord:
     _check_id(task_id)
     result = await session.execute(
-        statements.fetch(any_owner=caller.is_admin),
+        statements.fetch(any_owner=reaches_every_task(caller)),
         {"task_id": task_id, "owner_id": caller.user_id},
     )
     task: TaskRecord | None = result.first()

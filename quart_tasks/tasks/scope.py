@@ -7,27 +7,32 @@ they ask for one owner's (`owner=<username>`) or everyone's (`owner=*`).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select
+from typing import Literal
+
+from sqlalchemy import ColumnElement
 
 from ..security import Principal, forbidden
-from ..users.models import User, username_key
 from .models import Task
 
 EVERY_OWNER = "*"
 
+ListScope = Literal["caller", "named", "everyone"]
+
+
+def reaches_every_task(caller: Principal) -> bool:
+    """Whether `caller` may read, change or delete any task, not only their own."""
+    return caller.is_admin
+
 
 def reachable_by(caller: Principal) -> list[ColumnElement[bool]]:
     """Conditions for a task `caller` may read, change or delete."""
-    return [] if caller.is_admin else [Task.owner_id == caller.user_id]
+    return [] if reaches_every_task(caller) else [Task.owner_id == caller.user_id]
 
 
-def listed_for(caller: Principal, owner: str | None) -> list[ColumnElement[bool]]:
-    """Conditions for the tasks a list shows `caller`, given the `owner` it asked for."""
+def list_scope(caller: Principal, owner: str | None) -> ListScope:
+    """Whose tasks a list shows `caller`, given the `owner` it asked for."""
     if owner is None:
-        return [Task.owner_id == caller.user_id]
+        return "caller"
     if not caller.is_admin:
         raise forbidden("Only an admin may list another owner's tasks")
-    if owner == EVERY_OWNER:
-        return []
-    owner_id = select(User.id).where(User.username_key == username_key(owner))
-    return [Task.owner_id == owner_id.scalar_subquery()]
+    return "everyone" if owner == EVERY_OWNER else "named"

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal, tuple_
+from sqlalchemy import ColumnElement, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..cursors import InvalidCursor, decode_cursor, encode_cursor
-from .models import Task
+from .models import Task, TaskRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +22,20 @@ class SortOrder:
     def order_by(self) -> list[ColumnElement[Any]]:
         return [column.desc() if self.descending else column.asc() for column in self.columns]
 
-    def after(self, key: list[Any]) -> ColumnElement[bool]:
-        """Rows past `key` in this order: one row-value comparison, which an index serves."""
+    def after_key(self) -> ColumnElement[bool]:
+        """Rows past the key bound as `key_0`, `key_1`…, in one row-value comparison (indexable)."""
         row = tuple_(*self.columns)
         bound = tuple_(
-            *(literal(value, column.type) for column, value in zip(self.columns, key, strict=True))
+            *(bindparam(f"key_{n}", type_=column.type) for n, column in enumerate(self.columns))
         )
         return row < bound if self.descending else row > bound
 
-    def cursor_after(self, task: Task) -> str:
+    @staticmethod
+    def key_values(key: list[Any]) -> dict[str, Any]:
+        """The values `after_key` binds."""
+        return {f"key_{n}": value for n, value in enumerate(key)}
+
+    def cursor_after(self, task: TaskRecord) -> str:
         key = [getattr(task, column.key) for column in self.columns]
         return encode_cursor(
             {

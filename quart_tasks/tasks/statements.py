@@ -9,15 +9,30 @@ ORM's identity and loading work.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
+from ..users.models import User
 from .models import Task
+from .scope import ListScope
+from .sorting import SORT_ORDERS
 
 TASKS = Task.__table__
 TASK_COLUMNS = tuple(TASKS.c)
+LIKE_ESCAPE = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    """What a list statement depends on beyond its values."""
+
+    sort: str
+    owner: ListScope
+    done: bool  # filters on `done`
+    title: bool  # filters on a title fragment
 
 
 @cache
@@ -27,3 +42,63 @@ def fetch(*, any_owner: bool) -> Select[Any]:
     if not any_owner:
         statement = statement.where(TASKS.c.owner_id == bindparam("owner_id"))
     return statement
+
+
+def like_pattern(fragment: str) -> str:
+    """The LIKE pattern for titles containing `fragment` literally."""
+    escaped = (
+        fragment.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if shape.owner == "caller":
+        conditions.append(TASKS.c.owner_id == bindparam("owner_id"))
+    elif shape.owner == "named":
+        named = select(User.id).where(User.username_key == bindparam("owner_key"))
+        conditions.append(TASKS.c.owner_id == named.scalar_subquery())
+    if shape.done:
+        conditions.append(TASKS.c.done == bindparam("done"))
+    if shape.title:
+        conditions.append(
+            TASKS.c.title.ilike(
+                bindparam("title_pattern", type_=TASKS.c.title.type), escape=LIKE_ESCAPE
+            )
+        )
+    return conditions
+
+
+@cache
+def count(shape: ListShape) -> Select[Any]:
+    return select(func.count()).select_from(TASKS).where(*_conditions(shape))
+
+
+@cache
+def page(shape: ListShape) -> Select[Any]:
+    """A page by `limit` and `offset`."""
+    return (
+        select(*TASK_COLUMNS)
+        .where(*_conditions(shape))
+        .order_by(*SORT_ORDERS[shape.sort].order_by())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+@cache
+def walk(shape: ListShape, *, after_key: bool) -> Select[Any]:
+    """Up to `limit` tasks in order; past the key `SortOrder.key_values` binds when `after_key`."""
+    sort = SORT_ORDERS[shape.sort]
+    conditions = _conditions(shape)
+    if after_key:
+        conditions.append(sort.after_key())
+    return (
+        select(*TASK_COLUMNS)
+        .where(*conditions)
+        .order_by(*sort.order_by())
+        .limit(bindparam("limit"))
+    )

@@ -106,7 +106,10 @@ def main() -> None:
         b_p99 = statistics.median(p for _, p in sides["B"])
         print(
             f"{scenario:<16}{a_rps:>8.0f}{b_rps:>8.0f}{b_rps / a_rps:>7.2f}"
-            f"{a_p99:>9.0f}{b_p99:>9.0f}"
+            f"{a_p99:>9.0f}{b_p99:>9.0f}   runs A "
+            + "/".join(f"{r:.0f}" for r, _ in sides["A"])
+            + ", B "
+            + "/".join(f"{r:.0f}" for r, _ in sides["B"])
         )
 
 

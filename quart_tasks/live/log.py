@@ -11,17 +11,19 @@ notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
 from __future__ import annotations
 
 import random
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Literal
 
 from quart import current_app
-from sqlalchemy import Text, cast, delete, func, insert, select, text
+from sqlalchemy import Insert, Table, Text, bindparam, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..database import best_effort, utcnow
-from ..tasks.models import Task
+from ..tasks.models import TaskRecord
 from ..tasks.schemas import TaskOut
 from .models import TaskEvent
 
@@ -56,7 +58,7 @@ class Event:
         )
 
 
-async def record_change(session: AsyncSession, event_type: EventType, task: Task) -> None:
+async def record_change(session: AsyncSession, event_type: EventType, task: TaskRecord) -> None:
     await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
 
 
@@ -78,13 +80,35 @@ async def _record(
         "owner_id": owner_id,
         "payload": payload,
         "created_at": utcnow(),
+        "lock_key": ORDER_LOCK_KEY,
     }
-    statement = insert(TaskEvent).values(**values)
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDER_LOCK_KEY})
-        statement = statement.returning(func.pg_notify(CHANNEL, cast(TaskEvent.id, Text)))
-    await session.execute(statement)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    await session.execute(_insert_event(postgresql=postgresql), values)
     session.info[WRITTEN_FLAG] = True
+
+
+EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
+
+
+@cache
+def _insert_event(*, postgresql: bool) -> Insert:
+    """The event's insert; on PostgreSQL one statement that first takes the order lock.
+
+    Its row is selected from the lock's CTE, so the lock is held before the
+    id's sequence is drawn; and it notifies `CHANNEL` of the id.
+    """
+    table = typing.cast(Table, TaskEvent.__table__)
+    values = [bindparam(name, type_=table.c[name].type) for name in EVENT_COLUMNS]
+    if not postgresql:
+        return insert(table).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
+    lock = select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).cte(
+        "order_lock"
+    )
+    return (
+        insert(table)
+        .from_select(list(EVENT_COLUMNS), select(*values).select_from(lock))
+        .returning(func.pg_notify(CHANNEL, cast(table.c.id, Text)))
+    )
 
 
 async def read_after(

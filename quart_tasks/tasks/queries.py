@@ -108,12 +108,12 @@ async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> 
     return task
 
 
-async def add_task(session: AsyncSession, caller: Principal, *, title: str, done: bool) -> Task:
+async def add_task(
+    session: AsyncSession, caller: Principal, *, title: str, done: bool
+) -> TaskRecord:
     """A new task and its event in the session's transaction; the caller commits."""
-    now = utcnow()
-    task = Task(owner_id=caller.user_id, title=title, done=done, created_at=now, updated_at=now)
-    session.add(task)
-    await session.flush()
+    values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
+    task: TaskRecord = (await session.execute(statements.create(), values)).one()
     await log.record_change(session, "task.created", task)
     return task
 

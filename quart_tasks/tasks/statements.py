@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Insert, Select, Table, bindparam, func, insert, select
 
 from ..users.models import User
 from .models import Task
 from .scope import ListScope
 from .sorting import SORT_ORDERS
 
-TASKS = Task.__table__
+TASKS = cast(Table, Task.__table__)
 TASK_COLUMNS = tuple(TASKS.c)
 LIKE_ESCAPE = "/"
 
@@ -42,6 +42,23 @@ def fetch(*, any_owner: bool) -> Select[Any]:
     if not any_owner:
         statement = statement.where(TASKS.c.owner_id == bindparam("owner_id"))
     return statement
+
+
+@cache
+def create() -> Insert:
+    """A new task of `owner_id` with `title` and `done`, created and updated `now`."""
+    now = bindparam("now", type_=TASKS.c.created_at.type)
+    return (
+        insert(TASKS)
+        .values(
+            owner_id=bindparam("owner_id"),
+            title=bindparam("title"),
+            done=bindparam("done"),
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(*TASK_COLUMNS)
+    )
 
 
 def like_pattern(fragment: str) -> str:

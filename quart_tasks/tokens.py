@@ -3,6 +3,11 @@
 Each key is named in the token's `kid` header by a fingerprint of the secret, so
 rolling a new `SECRET_KEY` out while the old one stays in `SECRET_KEY_FALLBACKS`
 logs nobody out, and removing the old one retires its tokens.
+
+A token that passed every check is remembered in its process until it expires,
+so a client's next requests skip the signature and claims work; its expiry is
+still checked on every use. Keys only change with a restart, which empties the
+memory. Whether its session still stands is asked separately (`session_cache`).
 """
 
 from __future__ import annotations
@@ -49,10 +54,34 @@ class AccessClaims:
     user_id: int
     family_id: str
     token_id: str
+    expires_at: int
+
+
+MAX_VERIFIED_TOKENS = 10_000
+
+
+class VerifiedTokens:
+    """Tokens that passed verification, by their exact text, oldest dropped first."""
+
+    def __init__(self, max_entries: int = MAX_VERIFIED_TOKENS) -> None:
+        self.max_entries = max_entries
+        self._claims: dict[str, AccessClaims] = {}
+
+    def get(self, token: str) -> AccessClaims | None:
+        return self._claims.get(token)
+
+    def put(self, token: str, claims: AccessClaims) -> None:
+        if len(self._claims) >= self.max_entries:
+            del self._claims[next(iter(self._claims))]
+        self._claims[token] = claims
+
+    def forget(self, token: str) -> None:
+        self._claims.pop(token, None)
 
 
 def init_tokens(app: Quart) -> None:
     app.extensions["key_ring"] = KeyRing.from_config(app.config)
+    app.extensions["verified_tokens"] = VerifiedTokens()
 
 
 def _key_ring() -> KeyRing:
@@ -85,7 +114,20 @@ def issue_access_token(user_id: int, role: str, family_id: str) -> tuple[str, in
 
 
 def decode_access_token(token: str) -> AccessClaims:
-    """The token's claims, or a 401 `APIError` saying why it is refused.
+    """The token's claims, or a 401 `APIError` saying why it is refused."""
+    verified: VerifiedTokens = current_app.extensions["verified_tokens"]
+    claims = verified.get(token)
+    if claims is None:
+        claims = _verify(token)
+        verified.put(token, claims)
+    if claims.expires_at <= time.time():  # as PyJWT decides it, with no leeway
+        verified.forget(token)
+        raise unauthorized("Token expired", invalid_token=True)
+    return claims
+
+
+def _verify(token: str) -> AccessClaims:
+    """Check the signature and the claims.
 
     The algorithm comes from the server, never from the token, so `alg: none`
     and algorithm-confusion tokens fail; so does any `kid` not on the ring.
@@ -116,4 +158,9 @@ def decode_access_token(token: str) -> AccessClaims:
         and isinstance(token_id, str)
     ):
         raise unauthorized("Invalid token", invalid_token=True)
-    return AccessClaims(user_id=int(subject), family_id=family_id, token_id=token_id)
+    return AccessClaims(
+        user_id=int(subject),
+        family_id=family_id,
+        token_id=token_id,
+        expires_at=int(claims["exp"]),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -11,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from quart_tasks import tokens
 from quart_tasks.tokens import REQUIRED_CLAIMS, key_id
 
 from .conftest import ADMIN
@@ -164,6 +166,42 @@ async def test_the_same_forgery_done_right_is_accepted(client: Client, token: st
     )
 
     assert response.status_code == 200
+
+
+async def test_a_token_is_verified_once_then_remembered(
+    client: Client, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/tasks", headers=headers)).status_code == 200
+    other = signed({**claims_of(token), "jti": "another"})
+    decoded: list[str] = []
+    real_decode = tokens.jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counting_decode)
+    for _ in range(3):
+        assert (await client.get("/api/tasks", headers=headers)).status_code == 200
+    assert (
+        await client.get("/api/tasks", headers={"Authorization": f"Bearer {other}"})
+    ).status_code == 200
+
+    assert decoded == [other]
+
+
+async def test_a_remembered_token_still_expires(client: Client, token: str) -> None:
+    expires_at = int(time.time()) + 1
+    short_lived = signed({**claims_of(token), "exp": expires_at})
+    headers = {"Authorization": f"Bearer {short_lived}"}
+    assert (await client.get("/api/tasks", headers=headers)).status_code == 200
+
+    await asyncio.sleep(expires_at - time.time() + 0.05)
+    response = await client.get("/api/tasks", headers=headers)
+
+    await assert_unauthorized(response)
+    assert (await response.get_json())["error"]["message"] == "Token expired"
 
 
 PROTECTED = [

@@ -4,11 +4,12 @@
     .venv/bin/python bench/ab.py --runs 3 --a-rev HEAD~1 --b-rev HEAD
     .venv/bin/python bench/ab.py --runs 3 --b-config uvloop.toml
 
-Each side is a list of `--server-env` settings (repeat --a/--b for several) and
-optionally a Hypercorn file and a git revision, checked out in a temporary worktree and served from
-there with this checkout's virtualenv. Runs alternate A, B, A, B... so drift on
-the shared machine hits both alike; the table shows each scenario's median
-requests/s and p99 per side and the ratio B/A.
+Each side is a list of `--server-env` settings (repeat --a/--b for several), and
+optionally a Hypercorn file and a git revision (checked out in a temporary
+worktree and served from there with this checkout's virtualenv). Runs alternate
+A, B, A, B... so drift on the shared machine hits both alike; the table shows each scenario's median
+requests/s, p99 and server CPU time per request per side, with ratios B/A.
+CPU per request moves far less than requests/s when other work shares the cores.
 """
 
 from __future__ import annotations
@@ -22,11 +23,22 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 LOAD = Path("bench") / "load.py"
-LINE = re.compile(r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)")
+LINE = re.compile(
+    r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)"
+    r"(?:.*cpu_us_per_req=(\d+))?"
+)
+
+
+@dataclass(frozen=True)
+class Figures:
+    rps: float
+    p99_ms: float
+    cpu_us: float  # the server's CPU per request; nan from a load.py that does not print it
 
 
 @contextmanager
@@ -49,7 +61,7 @@ def worktree(revision: str | None) -> Iterator[Path]:
 
 def run(
     checkout: Path, settings: list[str], config: Path | None, extra: list[str]
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, Figures]:
     command = [sys.executable, str(checkout / LOAD), *extra]
     if config is not None:
         command += ["--hypercorn-config", str(config.resolve())]
@@ -57,7 +69,7 @@ def run(
         command += ["--server-env", setting]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return {
-        m.group(1): (float(m.group(2)), float(m.group(3)))
+        m.group(1): Figures(float(m.group(2)), float(m.group(3)), float(m.group(4) or "nan"))
         for m in map(LINE.match, output.splitlines())
         if m
     }
@@ -80,9 +92,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     args = parser.parse_args()
     extra = ["--duration", str(args.duration)]
-    results: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    results: dict[str, dict[str, list[Figures]]] = defaultdict(lambda: defaultdict(list))
     with ExitStack() as stack:
         sides = [
             ("A", stack.enter_context(worktree(args.a_rev)), args.a, args.a_config),
@@ -98,19 +108,26 @@ def main() -> None:
         f"B: {describe(args.b_rev, args.b, args.b_config)}   "
         f"medians of {args.runs} alternating runs, {args.duration} s a scenario"
     )
-    print(f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}")
+    print(
+        f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}"
+        f"{'A cpu us':>10}{'B cpu us':>10}{'B/A':>7}   requests/s of each run"
+    )
     for scenario, sides in results.items():
-        a_rps = statistics.median(r for r, _ in sides["A"])
-        b_rps = statistics.median(r for r, _ in sides["B"])
-        a_p99 = statistics.median(p for _, p in sides["A"])
-        b_p99 = statistics.median(p for _, p in sides["B"])
+        a, b = (median_of(sides[side]) for side in "AB")
         print(
-            f"{scenario:<16}{a_rps:>8.0f}{b_rps:>8.0f}{b_rps / a_rps:>7.2f}"
-            f"{a_p99:>9.0f}{b_p99:>9.0f}   runs A "
-            + "/".join(f"{r:.0f}" for r, _ in sides["A"])
-            + ", B "
-            + "/".join(f"{r:.0f}" for r, _ in sides["B"])
+            f"{scenario:<16}{a.rps:>8.0f}{b.rps:>8.0f}{b.rps / a.rps:>7.2f}"
+            f"{a.p99_ms:>9.0f}{b.p99_ms:>9.0f}"
+            f"{a.cpu_us:>10.0f}{b.cpu_us:>10.0f}{b.cpu_us / a.cpu_us:>7.2f}   "
+            + ", ".join(f"{side} " + "/".join(f"{f.rps:.0f}" for f in sides[side]) for side in "AB")
         )
+
+
+def median_of(runs: list[Figures]) -> Figures:
+    return Figures(
+        statistics.median(f.rps for f in runs),
+        statistics.median(f.p99_ms for f in runs),
+        statistics.median(f.cpu_us for f in runs),
+    )
 
 
 if __name__ == "__main__":

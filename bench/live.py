@@ -235,6 +235,9 @@ def main() -> None:
     )
     parser.add_argument("--changes", type=int, default=100, help="changes per run")
     parser.add_argument("--rate", type=float, default=10.0, help="changes per second")
+    parser.add_argument(
+        "--hypercorn-config", type=Path, help="a Hypercorn TOML file for quart-tasks serve"
+    )
     parser.add_argument("--smoke", action="store_true", help="50 subscribers, 10 changes")
     args = parser.parse_args()
     if args.smoke:
@@ -249,6 +252,8 @@ def main() -> None:
             env = migrated(url, password, LOG_LEVEL="WARNING")
             port = free_port()
             command = [sys.executable, "-m", "quart_tasks", "serve", "--bind", f"127.0.0.1:{port}"]
+            if args.hypercorn_config:
+                command += ["--config", str(args.hypercorn_config.resolve())]
             with running(command, env, CHECKOUT, workdir / "server.log") as process:
                 base_url = f"http://127.0.0.1:{port}"
                 wait_until_up(base_url, process)

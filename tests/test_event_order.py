@@ -36,7 +36,9 @@ async def test_a_second_writer_waits_for_the_first_to_commit_before_drawing_its_
                 await second.commit()
 
             async with sessions() as reader:
-                rows = (await reader.execute(select(TaskEvent.task_id).order_by(TaskEvent.id))).all()
+                rows = (
+                    await reader.execute(select(TaskEvent.task_id).order_by(TaskEvent.id))
+                ).all()
         finally:
             await engine.dispose()
 

@@ -14,14 +14,17 @@ from quart_tasks.database import create_engine
 from quart_tasks.pool import FairAsyncQueuePool, FairQueue
 
 
-async def take(queue: FairQueue[str], timeout: float | None = None) -> str:
+async def take(queue: FairQueue[str], seconds: float | None = None) -> str:
     """`queue.get` as the pool calls it: from inside SQLAlchemy's greenlet."""
-    return await greenlet_spawn(queue.get, True, timeout)
+    return await greenlet_spawn(queue.get, True, seconds)
 
 
 async def until_waiting(queue: FairQueue[str], count: int) -> None:
-    while len(queue._waiters) < count:
+    for _ in range(10_000):
+        if len(queue._waiters) >= count:
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"{count} waiters never queued")
 
 
 async def test_a_returned_connection_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
@@ -48,7 +51,7 @@ async def test_a_wait_that_times_out_raises_empty_and_leaves_the_queue_clean() -
     queue: FairQueue[str] = FairQueue(maxsize=1)
 
     with pytest.raises(Empty):
-        await take(queue, timeout=0.01)
+        await take(queue, seconds=0.01)
 
     queue.put_nowait("connection")
     assert queue.qsize() == 1

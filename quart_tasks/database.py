@@ -195,6 +195,22 @@ def db_session() -> AsyncSession:
     return session
 
 
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def autocommit_single_statement(session: AsyncSession) -> None:
+    """Run the session's next statement in autocommit, when it is the request's only write.
+
+    One statement is atomic by itself, so its transaction's BEGIN and COMMIT
+    are two round trips for nothing. Only on PostgreSQL, and only before the
+    session has a transaction (then it simply carries on in it); the caller's
+    commit still runs the session's after-commit hooks.
+    """
+    if is_postgresql(session) and not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 async def release_connection(session: AsyncSession) -> None:
     """End the session's read-only transaction, handing its connection back to the pool.
 

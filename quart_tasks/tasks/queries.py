@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, case, delete, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..conditional import VersionMatch, precondition_failed
-from ..database import utcnow
+from ..database import is_postgresql, utcnow
 from ..errors import APIError, not_found
 from ..ids import MAX_BIG_ID
 from ..live import log
@@ -112,8 +112,15 @@ async def add_task(
     session: AsyncSession, caller: Principal, *, title: str, done: bool
 ) -> TaskRecord:
     """A new task and its event in the session's transaction; the caller commits."""
-    values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
-    task: TaskRecord = (await session.execute(statements.create(), values)).one()
+    now = utcnow()
+    task: TaskRecord
+    if is_postgresql(session):
+        statement, values = log.creation_with_event(caller.user_id, title, done, now)
+        task = (await session.execute(statement, values)).one()
+        log.note_written(session)
+        return task
+    values = {"owner_id": caller.user_id, "title": title, "done": done, "now": now}
+    task = (await session.execute(statements.create(), values)).one()
     await log.record_change(session, "task.created", task)
     return task
 

@@ -11,7 +11,7 @@ from quart_schema import (
 )
 
 from ..conditional import etag, if_match, not_modified
-from ..database import db_session
+from ..database import autocommit_single_statement, db_session
 from ..errors import ErrorResponse
 from ..idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
 from ..live import log as event_log
@@ -111,6 +111,7 @@ async def create_task(data: TaskCreate) -> Response:
         return StoredResponse(201, body, {"Location": location, "ETag": etag(task.version)})
 
     if key is None:
+        await autocommit_single_statement(session)  # the create and its event: one statement
         stored, replayed = await perform(), False
         await session.commit()
     else:

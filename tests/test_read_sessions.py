@@ -6,8 +6,9 @@ A read runs its statements without a transaction; a create is one statement
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,9 @@ def statements_sent(app: Quart) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", on_execute)
 
 
-async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
-    tmp_path: Path,
-) -> None:
+@contextlib.asynccontextmanager
+async def admin_on_postgres(tmp_path: Path) -> AsyncIterator[tuple[Quart, Any, dict[str, str]]]:
+    """An app on a throwaway PostgreSQL database, its client, and an admin's token, used once."""
     async with (
         postgres_database() as url,
         serving(
@@ -76,6 +77,14 @@ async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
     ):
         client = app.test_client()
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        assert (await client.get("/api/tasks", headers=auth)).status_code == 200  # now cached
+        yield app, client, auth
+
+
+async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
+    tmp_path: Path,
+) -> None:
+    async with admin_on_postgres(tmp_path) as (app, client, auth):
         created = await client.post("/api/tasks", json={"title": "read me"}, headers=auth)
         task_url = f"/api/tasks/{(await created.get_json())['id']}"
 
@@ -109,16 +118,7 @@ async def test_a_write_through_a_reading_requests_session_is_refused(tmp_path: P
 async def test_a_create_is_one_statement_and_its_event_carries_the_created_task(
     tmp_path: Path,
 ) -> None:
-    async with (
-        postgres_database() as url,
-        serving(
-            settings_for_test(tmp_path, DATABASE_URL=url, AUTH_CACHE_SECONDS=60, **NO_PURGES)
-        ) as app,
-    ):
-        client = app.test_client()
-        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
-        assert (await client.get("/api/tasks", headers=auth)).status_code == 200
-
+    async with admin_on_postgres(tmp_path) as (app, client, auth):
         with statements_sent(app) as sent:
             created = await client.post(
                 "/api/tasks", json={"title": 'say "hi" \\ é', "done": True}, headers=auth

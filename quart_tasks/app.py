@@ -20,6 +20,7 @@ from .live import init_live, live
 from .logs import configure_logging
 from .openapi import init_openapi
 from .ops.access_log import init_access_log
+from .ops.garbage_collection import init_garbage_collection
 from .ops.headers import init_security_headers
 from .ops.metrics import init_metrics
 from .ops.proxies import TrustedProxies, parse_networks
@@ -65,6 +66,7 @@ def create_app(config: Config | None = None) -> Quart:
     init_login_throttle(app, storage)
     init_api_rate_limit(app, storage)
     app.before_serving(_ensure_bootstrap_admin)
+    init_garbage_collection(app)  # last: what starting up made is frozen
 
     app.register_blueprint(auth, url_prefix="/api")
     app.register_blueprint(users, url_prefix="/api")

@@ -63,6 +63,7 @@ class Config(BaseSettings):
     EVENTS_QUEUE_SIZE: int = Field(default=256, ge=1)
     EVENTS_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
     EVENTS_POLL_SECONDS: float = Field(default=1.0, gt=0)
+    GC_GEN0_THRESHOLD: int = Field(default=50_000, ge=0)
     REDIS_URL: str | None = None
     METRICS_ENABLED: bool = False
     TRUSTED_PROXIES: str = ""
@@ -104,6 +105,9 @@ class TestingConfig(Config):
     APP_ENV: Environment = "testing"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite+aiosqlite:///:memory:"
+    # A test run starts hundreds of apps in one process; each would freeze the
+    # garbage of the tests before it.
+    GC_GEN0_THRESHOLD: int = 0
 
 
 class ProductionConfig(Config):

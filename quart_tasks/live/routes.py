@@ -139,7 +139,9 @@ async def task_events_websocket() -> None:
     ):
         for item in batch:
             if isinstance(item, Heartbeat):
-                continue  # Hypercorn's websocket_ping_interval keeps sockets alive instead
+                # No comment frame exists here, and Hypercorn's websocket_ping_interval
+                # holds shutdown up for a whole interval: an idle socket gets nothing.
+                continue
             await websocket.send(ws_message(item))
     await websocket.close(1000)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import resource
 import secrets
@@ -27,10 +26,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from load import CHECKOUT, database, free_port, migrated, post_json, running, wait_until_up
+from load import (
+    CHECKOUT,
+    cpu_seconds,
+    database,
+    free_port,
+    migrated,
+    post_json,
+    rss_kib,
+    running,
+    wait_until_up,
+    worker_pids,
+)
 
 TITLE = re.compile(rb'"title":"bench (\d+)"')
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -66,32 +75,6 @@ class Figures:
             f"RSS {self.rss_before_kib / 1024:6.1f} → {self.rss_after_kib / 1024:6.1f} MiB "
             f"({per_subscriber:5.1f} KiB/subscriber)  CPU {cpu_us:6.1f} µs/event"
         )
-
-
-def worker_pid(supervisor_pid: int) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == supervisor_pid and b"spawn_main" in command:
-            return int(entry.name)
-    raise RuntimeError("no worker process found")
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class Subscriber(asyncio.Protocol):
@@ -165,7 +148,7 @@ async def measure(
     base_url: str, token: str, supervisor_pid: int, subscribers: int, changes: int, rate: float
 ) -> Figures:
     host, port = base_url.removeprefix("http://").split(":")
-    worker = worker_pid(supervisor_pid)
+    (worker,) = worker_pids(supervisor_pid)
     sent_at: dict[int, float] = {}
     latencies: list[float] = []
     by_change: dict[int, list[float]] = {}
@@ -187,7 +170,7 @@ async def measure(
     # The create is itself broadcast to every subscriber; measuring before that
     # fan-out ends would charge it to the first change.
     await asyncio.sleep(max(1.0, subscribers * 100e-6))
-    cpu_before = cpu_seconds(worker)
+    cpu_before = cpu_seconds([worker])
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     for sequence in range(changes):
@@ -200,7 +183,7 @@ async def measure(
         if time.perf_counter() > deadline:
             break
         await asyncio.sleep(0.05)
-    cpu = cpu_seconds(worker) - cpu_before
+    cpu = cpu_seconds([worker]) - cpu_before
     for client in clients:
         client.close()
     await asyncio.sleep(1)

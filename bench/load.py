@@ -271,17 +271,31 @@ def postgres() -> list[int]:
     return pids
 
 
+def worker_pids(root_pid: int) -> list[int]:
+    """The server's worker processes: those started by multiprocessing's spawn."""
+    workers = []
+    for pid in process_tree(root_pid)[1:]:
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+        except OSError:
+            continue
+    return workers
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rss_mib_per_worker(root_pid: int) -> float:
     """The largest RSS among the server's processes (its workers), in MiB."""
-    rss = []
-    for pid in process_tree(root_pid):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss.append(int(line.split()[1]) / 1024)
-        except OSError:
-            pass
-    return max(rss, default=0.0)
+    return max((rss_kib(pid) / 1024 for pid in process_tree(root_pid)), default=0.0)
 
 
 # --- load -----------------------------------------------------------------------
@@ -390,7 +404,7 @@ def profiled(directory: Path | None, label: str, root_pid: int, seconds: int) ->
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for pid in process_tree(root_pid)[1:]  # the workers, not the supervisor
+        for pid in worker_pids(root_pid)
     ]
     try:
         yield

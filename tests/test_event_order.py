@@ -3,36 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from quart_tasks.live import log
 from quart_tasks.live.models import TaskEvent
-from quart_tasks.models import Base
+from quart_tasks.models import Base, User
+from quart_tasks.security import Principal
+from quart_tasks.tasks import queries
 
 from .live import postgres_database
 
+OWNER = Principal(
+    user_id=1,
+    username="owner",
+    role="user",
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    family_id="f",
+    token_id="t",
+)
+Writer = Callable[[AsyncSession, int], Awaitable[int]]
 
-async def record(session: AsyncSession, task_id: int) -> None:
-    await log.record_deletion(session, task_id=task_id, owner_id=1)
+
+async def delete_event(session: AsyncSession, n: int) -> int:
+    """A deletion's event, as `delete_task` writes it; the task id it names."""
+    await log.record_deletion(session, task_id=n, owner_id=OWNER.user_id)
+    return n
 
 
-async def test_a_second_writer_waits_for_the_first_to_commit_before_drawing_its_id() -> None:
+async def create_with_event(session: AsyncSession, n: int) -> int:
+    """A create with its event, in one statement on PostgreSQL; the new task's id."""
+    task = await queries.add_task(session, OWNER, title=f"task {n}", done=False)
+    return task.id
+
+
+@pytest.mark.parametrize("write", [delete_event, create_with_event], ids=["event", "create"])
+async def test_a_second_writer_waits_for_the_first_to_commit_before_drawing_its_id(
+    write: Writer,
+) -> None:
     async with postgres_database() as url:
         engine = create_async_engine(url)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(Base.metadata.create_all)
             sessions = async_sessionmaker(engine)
+            async with sessions() as setup:
+                setup.add(User(id=1, username="owner", username_key="owner", password_hash="x"))
+                await setup.commit()
             async with sessions() as first, sessions() as second:
-                await record(first, task_id=1)  # holds the lock until it commits
-                waiting = asyncio.create_task(record(second, task_id=2))
+                first_task = await write(first, 1)  # holds the lock until it commits
+                waiting = asyncio.create_task(write(second, 2))
                 await asyncio.sleep(0.3)
                 assert not waiting.done(), "the second writer drew an id while the first was open"
 
                 await first.commit()
-                await asyncio.wait_for(waiting, 5)
+                second_task = await asyncio.wait_for(waiting, 5)
                 await second.commit()
 
             async with sessions() as reader:
@@ -42,4 +71,4 @@ async def test_a_second_writer_waits_for_the_first_to_commit_before_drawing_its_
         finally:
             await engine.dispose()
 
-    assert [row.task_id for row in rows] == [1, 2]
+    assert [row.task_id for row in rows] == [first_task, second_task]

@@ -20,22 +20,25 @@ from typing import Any, Literal
 
 from quart import current_app
 from sqlalchemy import (
+    CTE,
     Insert,
+    Select,
     Table,
     Text,
-    TextualSelect,
     bindparam,
     cast,
     delete,
     func,
     insert,
+    literal,
     select,
-    text,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..database import best_effort, is_postgresql, utcnow
-from ..tasks.models import Task, TaskRecord
+from ..tasks import statements
+from ..tasks.models import TaskRecord
 from ..tasks.schemas import TaskOut
 from .models import TaskEvent
 
@@ -76,58 +79,48 @@ async def record_change(session: AsyncSession, event_type: EventType, task: Task
 
 def creation_with_event(
     owner_id: int, title: str, done: bool, now: datetime
-) -> tuple[TextualSelect, dict[str, Any]]:
+) -> tuple[Select[Any], dict[str, Any]]:
     """On PostgreSQL, one statement that inserts a task and its `task.created` event.
 
+    The task's insert (`statements.create`) and the event's are CTEs of one
+    select, the event's row taken from the order lock as `_insert_event`'s is.
     The task's JSON is known but for the id the insert draws, so the payload
-    is the rendered JSON with the id spliced in. The event's row is selected
-    from the order lock's CTE, as `_insert_event`'s is. Being one statement,
-    it is atomic even in autocommit, which spares a create BEGIN and COMMIT.
+    is the rendered JSON with the id spliced in. Being one statement, it is
+    atomic even in autocommit, which spares a create BEGIN and COMMIT.
     """
     rendered = TaskOut(
         id=0, title=title, done=done, created_at=now, updated_at=now
     ).model_dump_json()
-    head = '{"id":0'
-    if not rendered.startswith(head):
+    if not rendered.startswith(PAYLOAD_HEAD + "0"):
         raise ValueError("TaskOut no longer renders its id first")
     values = {
         "owner_id": owner_id,
         "title": title,
         "done": done,
         "now": now,
-        "payload_head": '{"id":',
-        "payload_tail": rendered[len(head) :],
+        "payload_tail": rendered[len(PAYLOAD_HEAD) + 1 :],
         "lock_key": ORDER_LOCK_KEY,
-        "channel": CHANNEL,
     }
     return _creation_with_event(), values
 
 
+PAYLOAD_HEAD = '{"id":'
+
+
 @cache
-def _creation_with_event() -> TextualSelect:
-    tasks = typing.cast(Table, Task.__table__)
-    return (
-        text(
-            """
-            WITH new_task AS (
-                INSERT INTO tasks (owner_id, title, done, created_at, updated_at)
-                VALUES (:owner_id, :title, :done, :now, :now)
-                RETURNING id, owner_id, title, done, version, created_at, updated_at
-            ), order_lock AS (
-                SELECT pg_advisory_xact_lock(:lock_key) AS locked FROM new_task
-            ), new_event AS (
-                INSERT INTO task_events (type, task_id, owner_id, payload, created_at)
-                SELECT 'task.created', new_task.id, new_task.owner_id,
-                       :payload_head || new_task.id::text || :payload_tail, :now
-                FROM new_task, order_lock
-                RETURNING pg_notify(:channel, id::text)
-            )
-            SELECT new_task.* FROM new_task, new_event
-            """
-        )
-        .bindparams(bindparam("now", type_=tasks.c.created_at.type))
-        .columns(*tasks.c)
-    )
+def _creation_with_event() -> Select[Any]:
+    new_task = statements.create().cte("new_task")
+    lock = _order_lock()
+    payload = literal(PAYLOAD_HEAD, Text) + cast(new_task.c.id, Text) + bindparam("payload_tail")
+    event = select(
+        literal("task.created", EVENTS.c.type.type),
+        new_task.c.id,
+        new_task.c.owner_id,
+        payload,
+        bindparam("now", type_=EVENTS.c.created_at.type),
+    ).select_from(new_task.join(lock, true()))
+    new_event = _notifying_insert(event).cte("new_event")
+    return select(*new_task.c).select_from(new_task.join(new_event, true()))
 
 
 async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
@@ -159,27 +152,33 @@ def note_written(session: AsyncSession) -> None:
     session.info[WRITTEN_FLAG] = True
 
 
+EVENTS = typing.cast(Table, TaskEvent.__table__)
 EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
 
 
 @cache
 def _insert_event(*, postgresql: bool) -> Insert:
-    """The event's insert; on PostgreSQL one statement that first takes the order lock.
-
-    Its row is selected from the lock's CTE, so the lock is held before the
-    id's sequence is drawn; and it notifies `CHANNEL` of the id.
-    """
-    table = typing.cast(Table, TaskEvent.__table__)
-    values = [bindparam(name, type_=table.c[name].type) for name in EVENT_COLUMNS]
+    """The event's insert; on PostgreSQL it takes the order lock and notifies `CHANNEL`."""
+    values = [bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS]
     if not postgresql:
-        return insert(table).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
-    lock = select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).cte(
+        return insert(EVENTS).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
+    return _notifying_insert(select(*values).select_from(_order_lock()))
+
+
+def _order_lock() -> CTE:
+    """A CTE that takes the order lock: select an event's row from it, and the lock is
+    held before the event's id is drawn."""
+    return select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).cte(
         "order_lock"
     )
+
+
+def _notifying_insert(rows: Select[Any]) -> Insert:
+    """Insert `rows` (EVENT_COLUMNS) as events, notifying `CHANNEL` of each id."""
     return (
-        insert(table)
-        .from_select(list(EVENT_COLUMNS), select(*values).select_from(lock))
-        .returning(func.pg_notify(CHANNEL, cast(table.c.id, Text)))
+        insert(EVENTS)
+        .from_select(list(EVENT_COLUMNS), rows)
+        .returning(func.pg_notify(CHANNEL, cast(EVENTS.c.id, Text)))
     )
 
 

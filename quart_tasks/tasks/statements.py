@@ -46,7 +46,11 @@ def fetch(*, any_owner: bool) -> Select[Any]:
 
 @cache
 def create() -> Insert:
-    """A new task of `owner_id` with `title` and `done`, created and updated `now`."""
+    """A new task of `owner_id` with `title` and `done`, created and updated `now`.
+
+    Every column is given: as a CTE (see `log.creation_with_event`) the
+    insert gets none of the table's Python-side defaults.
+    """
     now = bindparam("now", type_=TASKS.c.created_at.type)
     return (
         insert(TASKS)
@@ -54,6 +58,7 @@ def create() -> Insert:
             owner_id=bindparam("owner_id"),
             title=bindparam("title"),
             done=bindparam("done"),
+            version=1,
             created_at=now,
             updated_at=now,
         )

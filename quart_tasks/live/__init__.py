@@ -28,7 +28,8 @@ def init_live(app: Quart) -> None:
         config = app.config
 
         def new_session() -> AsyncSession:
-            sessionmaker = app.extensions["database"].sessionmaker
+            # The broker and the streams only read the log: on PostgreSQL, in autocommit.
+            sessionmaker = app.extensions["database"].read_sessionmaker
             if sessionmaker is None:
                 raise RuntimeError("the database is not connected")
             session: AsyncSession = sessionmaker()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
+from .driver import DriverReader
 from .pool import FairAsyncQueuePool
 
 NAMING_CONVENTION = {
@@ -145,6 +147,7 @@ class Database:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.reader: DriverReader | None = None
 
     def init_app(self, app: Quart) -> None:
         app.extensions["database"] = self
@@ -165,12 +168,14 @@ class Database:
                 expire_on_commit=False,
                 sync_session_class=ReadOnlySession,
             )
+            self.reader = DriverReader(self.engine)
 
     async def dispose(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
         self.engine = None
         self.sessionmaker = self.read_sessionmaker = None
+        self.reader = None
 
 
 def database() -> Database:
@@ -193,6 +198,27 @@ def db_session() -> AsyncSession:
         session = sessionmaker()
         g.db_session = session
     return session
+
+
+async def read_rows(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any]
+) -> Sequence[Any]:
+    """A SELECT's rows: through `session`, or straight on the driver when it only reads.
+
+    A reading request's session on PostgreSQL has no transaction to keep its
+    statements in (see `Database.connect`), so they may as well skip it. Once
+    the session holds a connection, though, its statements stay on it: a
+    second connection per request could leave every request holding one and
+    waiting for another.
+    """
+    reader = database().reader
+    if (
+        reader is not None
+        and isinstance(session.sync_session, ReadOnlySession)
+        and not session.in_transaction()
+    ):
+        return await reader.rows(statement, values)  # type: ignore[arg-type]
+    return (await session.execute(statement, values)).all()
 
 
 def is_postgresql(session: AsyncSession) -> bool:

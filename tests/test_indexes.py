@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 
 from quart_tasks.database import utcnow
 from quart_tasks.models import Task, User
 
 from .conftest import app_database
+from .statements import statements_run
 from .support import Client
 
 # The id orders may also walk the primary key and filter: the planner picks
@@ -72,19 +73,15 @@ async def seeded(app: Quart, alice_tokens: dict[str, Any]) -> None:
 
 @contextmanager
 def captured_list_queries(app: Quart) -> Iterator[list[tuple[str, Any]]]:
-    """The task-list SELECTs the engine runs meanwhile, with their parameters."""
-    engine = app_database(app).engine.sync_engine  # type: ignore[union-attr]
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "ORDER BY" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    """The task-list SELECTs the app runs meanwhile, with their parameters."""
+    with statements_run(app) as sent:
+        lists: list[tuple[str, Any]] = []
+        yield lists
+    lists.extend(
+        (statement, parameters)
+        for statement, parameters in sent
+        if statement.lstrip().upper().startswith("SELECT") and "ORDER BY" in statement
+    )
 
 
 async def plan(app: Quart, statement: str, parameters: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from quart_tasks.database import db_session
 from quart_tasks.live.models import TaskEvent
@@ -23,6 +23,7 @@ from quart_tasks.models import Task
 
 from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
 from .live import postgres_database
+from .statements import first_word, statements_run
 
 # Housekeeping runs after one write in a hundred, at random; here it would add statements.
 NO_PURGES = {"EVENTS_PURGE_EVERY": 0, "IDEMPOTENCY_PURGE_EVERY": 0, "SESSION_PURGE_EVERY": 0}
@@ -30,40 +31,11 @@ NO_PURGES = {"EVENTS_PURGE_EVERY": 0, "IDEMPOTENCY_PURGE_EVERY": 0, "SESSION_PUR
 
 @contextmanager
 def statements_sent(app: Quart) -> Iterator[list[str]]:
-    """The first word of each statement sent to PostgreSQL, BEGIN and ROLLBACK included.
-
-    asyncpg's query loggers see the transaction's statements but not the
-    prepared ones, which SQLAlchemy's cursor events see.
-    """
-    engine = app_database(app).engine.sync_engine  # type: ignore[union-attr]
-    pool = engine.pool
-    sent: list[str] = []
-
-    def first_word(query: str) -> str:
-        return query.strip().rstrip(";").split()[0].upper()
-
-    def log(record: Any) -> None:
-        sent.append(first_word(record.query))
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(first_word(statement))
-
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(log)
-
-    def on_checkin(dbapi_connection: Any, *_: Any) -> None:
-        if dbapi_connection is not None:
-            dbapi_connection.driver_connection.remove_query_logger(log)
-
-    event.listen(pool, "checkout", on_checkout)
-    event.listen(pool, "checkin", on_checkin)
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield sent
-    finally:
-        event.remove(pool, "checkout", on_checkout)
-        event.remove(pool, "checkin", on_checkin)
-        event.remove(engine, "before_cursor_execute", on_execute)
+    """The first word of each statement sent to PostgreSQL, BEGIN and ROLLBACK included."""
+    with statements_run(app) as sent:
+        words: list[str] = []
+        yield words
+    words.extend(first_word(statement) for statement, _ in sent)
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, case, delete, literal, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..conditional import VersionMatch, precondition_failed
-from ..database import is_postgresql, utcnow
+from ..database import is_postgresql, read_rows, utcnow
 from ..errors import APIError, not_found
 from ..ids import MAX_BIG_ID
 from ..live import log
@@ -72,11 +72,11 @@ async def list_page(
 ) -> tuple[Sequence[TaskRecord], int]:
     """One page by offset, and how many tasks match in all."""
     shape, values = filters.shape(caller, sort), filters.values(caller)
-    total = await session.scalar(statements.count(shape), values)
-    rows = await session.execute(
-        statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
+    counted = await read_rows(session, statements.count(shape), values)
+    rows = await read_rows(
+        session, statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
     )
-    return rows.all(), total or 0
+    return rows, counted[0][0]
 
 
 async def list_after(
@@ -92,19 +92,20 @@ async def list_after(
     if key is not None:
         values.update(sort.key_values(key))
     statement = statements.walk(filters.shape(caller, sort), after_key=key is not None)
-    tasks = (await session.execute(statement, values)).all()
+    tasks = await read_rows(session, statement, values)
     return tasks[:page_size], len(tasks) > page_size
 
 
 async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> TaskRecord:
     _check_id(task_id)
-    result = await session.execute(
+    found = await read_rows(
+        session,
         statements.fetch(any_owner=reaches_every_task(caller)),
         {"task_id": task_id, "owner_id": caller.user_id},
     )
-    task: TaskRecord | None = result.first()
-    if task is None:
+    if not found:
         raise task_not_found()
+    task: TaskRecord = found[0]
     return task
 
 

@@ -1,0 +1,150 @@
+"""Reads straight on asyncpg: the same rows as through a session, and the same faults.
+
+These run on the local PostgreSQL whatever backend the suite runs on: the
+driver path exists only there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from quart import Quart
+from sqlalchemy import text
+
+from quart_tasks.driver import DatabaseUnavailable, DriverReader
+from quart_tasks.tasks import statements
+from quart_tasks.tasks.statements import ListShape
+
+from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from .live import LOCAL_POSTGRES, postgres_database
+
+
+@contextlib.asynccontextmanager
+async def app_on_postgres(tmp_path: Path, **settings: Any) -> AsyncIterator[Quart]:
+    async with (
+        postgres_database() as url,
+        serving(settings_for_test(tmp_path, DATABASE_URL=url, **settings)) as app,
+    ):
+        yield app
+
+
+def reader_of(app: Quart) -> DriverReader:
+    reader = app_database(app).reader
+    assert reader is not None, "PostgreSQL reads go through the driver"
+    return reader
+
+
+async def test_the_driver_returns_what_the_session_returns(tmp_path: Path) -> None:
+    async with app_on_postgres(tmp_path) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        for n in range(5):
+            body = {"title": f"t{n} é _%", "done": n % 2 == 0}
+            assert (await client.post("/api/tasks", json=body, headers=auth)).status_code == 201
+        shape = ListShape(sort="created_desc", owner="caller", done=True, title=True)
+        cases: list[tuple[Any, dict[str, Any]]] = [
+            (statements.fetch(any_owner=False), {"task_id": 2, "owner_id": 1}),
+            (statements.fetch(any_owner=True), {"task_id": 3}),
+            (statements.count(shape), {"owner_id": 1, "done": True, "title_pattern": "%é%"}),
+            (
+                statements.page(shape),
+                {"owner_id": 1, "done": True, "title_pattern": "%t%", "limit": 2, "offset": 1},
+            ),
+        ]
+        database = app_database(app)
+        for statement, values in cases:
+            async with database.sessionmaker() as session:  # type: ignore[misc]
+                expected = [tuple(row) for row in (await session.execute(statement, values))]
+            found = await reader_of(app).rows(statement, values)
+            assert [tuple(row) for row in found] == expected
+            assert expected, "each case matches something"
+
+        task = (await reader_of(app).rows(*cases[0]))[0]
+        assert (task.id, task.title, task.done) == (2, "t1 é _%", False)
+        assert task.created_at.tzinfo is not None
+        assert task.created_at.utcoffset() == UTC.utcoffset(None)
+        with pytest.raises(AttributeError):
+            _ = task.no_such_column
+
+
+async def test_a_read_needing_the_session_keeps_to_its_connection(tmp_path: Path) -> None:
+    """A token that misses the session cache is checked through the session; the task
+    read that follows must then use that session's connection, not wait for a second
+    one: with a pool of one it would wait for itself until the pool timeout."""
+    async with app_on_postgres(
+        tmp_path, AUTH_CACHE_SECONDS=0, DB_POOL_SIZE=1, DB_POOL_TIMEOUT=2
+    ) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        created = await client.post("/api/tasks", json={"title": "mine"}, headers=auth)
+        task_id = (await created.get_json())["id"]
+        answers = await asyncio.gather(
+            *(client.get(f"/api/tasks/{task_id}", headers=auth) for _ in range(4))
+        )
+        listed = await client.get("/api/tasks", headers=auth)
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert listed.status_code == 200
+
+
+async def test_lost_connections_answer_503_once_then_the_pool_starts_afresh(
+    tmp_path: Path,
+) -> None:
+    async with app_on_postgres(tmp_path, AUTH_CACHE_SECONDS=60) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        created = await client.post("/api/tasks", json={"title": "kept"}, headers=auth)
+        task_url = f"/api/tasks/{(await created.get_json())['id']}"
+        # Several pooled connections, all of which the server then drops.
+        warm = await asyncio.gather(*(client.get(task_url, headers=auth) for _ in range(6)))
+        assert {answer.status_code for answer in warm} == {200}
+        name = app_database(app).engine.url.database  # type: ignore[union-attr]
+        admin = await asyncpg.connect(**LOCAL_POSTGRES, database="postgres")
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        finally:
+            await admin.close()
+        assert ended >= 2
+
+        first = await client.get(task_url, headers=auth)
+        then = [await client.get(task_url, headers=auth) for _ in range(6)]
+
+    assert first.status_code == 503
+    assert (await first.get_json())["error"]["code"] == "service_unavailable"
+    assert [answer.status_code for answer in then] == [200] * 6
+
+
+async def test_a_read_cancelled_mid_statement_returns_no_broken_connection(
+    tmp_path: Path,
+) -> None:
+    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
+        reader = reader_of(app)
+        slow = asyncio.create_task(reader.rows(text("SELECT pg_sleep(5)"), {}))
+        await asyncio.sleep(0.3)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        pool = app_database(app).engine.pool  # type: ignore[union-attr]
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        rows = await asyncio.wait_for(reader.rows(text("SELECT 1"), {}), 5)
+    assert [tuple(row) for row in rows] == [(1,)]
+
+
+async def test_a_statement_error_is_not_taken_for_an_outage(tmp_path: Path) -> None:
+    async with app_on_postgres(tmp_path) as app:
+        reader = reader_of(app)
+        with pytest.raises(asyncpg.PostgresError) as raised:
+            await reader.rows(text("SELECT 1 / 0"), {})
+        assert not isinstance(raised.value, DatabaseUnavailable)
+        rows = await reader.rows(text("SELECT 2"), {})
+    assert [tuple(row) for row in rows] == [(2,)]

@@ -18,6 +18,7 @@ from .errors import register_error_handlers
 from .json_body import finish_reading_body, limit_body_size, require_json_object
 from .live import init_live, live
 from .logs import configure_logging
+from .no_sessions import NoSessions
 from .openapi import init_openapi
 from .ops.access_log import init_access_log
 from .ops.garbage_collection import init_garbage_collection
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None) -> Quart:
     """Build the app for `config`, or for the environment's `APP_ENV` when none is given."""
     config = load_config() if config is None else config
     app = Quart(__name__, static_folder=None)
+    app.session_interface = NoSessions()  # type: ignore[assignment]
     app.config.from_mapping(config.as_mapping())
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 

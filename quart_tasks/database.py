@@ -266,5 +266,6 @@ async def best_effort(session: AsyncSession, what: str) -> AsyncIterator[None]:
 
 async def _close_request_session(_exc: BaseException | None) -> None:
     session: AsyncSession | None = g.pop("db_session", None)
-    if session is not None:
+    # One that never began holds no connection: nothing to hand back.
+    if session is not None and session.in_transaction():
         await session.close()

@@ -9,7 +9,8 @@ from pydantic import PlainSerializer, WithJsonSchema
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C and quick; `strftime` took twice as long, twice per task shown.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 Timestamp = Annotated[

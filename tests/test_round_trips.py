@@ -72,6 +72,21 @@ async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
     assert written[-1] == "COMMIT"
 
 
+async def test_a_list_page_and_its_total_are_one_statement(tmp_path: Path) -> None:
+    async with admin_on_postgres(tmp_path) as (app, client, auth):
+        for title in ("one", "two", "three"):
+            await client.post("/api/tasks", json={"title": title}, headers=auth)
+        with statements_sent(app) as listed:
+            page = await client.get("/api/tasks?page=2&page_size=2", headers=auth)
+        with statements_sent(app) as past_the_end:
+            empty = await client.get("/api/tasks?page=5&page_size=2", headers=auth)
+
+    assert listed == ["SELECT"]
+    assert (await page.get_json())["total"] == 3
+    assert past_the_end == ["SELECT", "SELECT"]  # no row to carry the total: it is counted
+    assert (await empty.get_json())["total"] == 3
+
+
 async def test_a_write_through_a_reading_requests_session_is_refused(tmp_path: Path) -> None:
     async with (
         postgres_database() as url,

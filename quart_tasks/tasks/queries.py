@@ -72,10 +72,12 @@ async def list_page(
 ) -> tuple[Sequence[TaskRecord], int]:
     """One page by offset, and how many tasks match in all."""
     shape, values = filters.shape(caller, sort), filters.values(caller)
-    counted = await read_rows(session, statements.count(shape), values)
     rows = await read_rows(
         session, statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
     )
+    if rows:
+        return rows, rows[0].total
+    counted = await read_rows(session, statements.count(shape), values)
     return rows, counted[0][0]
 
 

@@ -101,9 +101,15 @@ def count(shape: ListShape) -> Select[Any]:
 
 @cache
 def page(shape: ListShape) -> Select[Any]:
-    """A page by `limit` and `offset`."""
+    """A page by `limit` and `offset`, each row with the `total` that match.
+
+    The count rides along as a scalar subquery (run once, not per row): one
+    round trip instead of two, and the total and the page come from one
+    snapshot. A page past the end has no row to carry it; see `count`.
+    """
+    total = count(shape).scalar_subquery().label("total")
     return (
-        select(*TASK_COLUMNS)
+        select(*TASK_COLUMNS, total)
         .where(*_conditions(shape))
         .order_by(*SORT_ORDERS[shape.sort].order_by())
         .limit(bindparam("limit"))

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, literal, or_, update
+from sqlalchemy import ColumnElement, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..conditional import VersionMatch, precondition_failed
@@ -158,21 +158,20 @@ async def update_task(
         if expected is not None and not expected.accepts(task.version):
             raise precondition_failed(task.version)
         return task
-    changed = or_(*(getattr(Task, field) != value for field, value in changes.items()))
-    changed_at = utcnow()
-    now = literal(changed_at, Task.updated_at.type)
-    statement = (
-        update(Task)
-        .where(Task.id == task_id, *reachable_by(caller), *_version_conditions(expected))
-        .values(
-            **changes,
-            version=case((changed, Task.version + 1), else_=Task.version),
-            updated_at=case((changed, now), else_=Task.updated_at),
-        )
-        .returning(Task)
-        .execution_options(synchronize_session=False)
+    fields = tuple(sorted(changes))
+    check_version = expected is not None and not expected.any_version
+    statement = statements.change(
+        fields, any_owner=reaches_every_task(caller), check_version=check_version
     )
-    updated = (await session.scalars(statement)).one_or_none()
+    changed_at = utcnow()
+    values = {
+        **{f"new_{field}": changes[field] for field in fields},
+        "task_id": task_id,
+        "caller_id": caller.user_id,
+        "now": changed_at,
+        "versions": sorted(expected.versions) if check_version and expected else [],
+    }
+    updated: TaskRecord | None = (await session.execute(statement, values)).one_or_none()
     if updated is None:
         await session.rollback()
         raise await _refused(session, caller, task_id)

@@ -13,7 +13,20 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Insert, Select, Table, bindparam, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ..users.models import User
 from .models import Task
@@ -61,6 +74,36 @@ def create() -> Insert:
             version=1,
             created_at=now,
             updated_at=now,
+        )
+        .returning(*TASK_COLUMNS)
+    )
+
+
+@cache
+def change(fields: tuple[str, ...], *, any_owner: bool, check_version: bool) -> Update:
+    """Set `fields` (each from `new_<field>`) on task `task_id`; only if it is
+    `caller_id`'s unless `any_owner`, and only while its version is one of
+    `versions` if `check_version`.
+
+    `version` and `updated_at` (to `now`) move only when a value really
+    changes, so an ETag changes with every change and only then.
+    """
+    new = {field: bindparam(f"new_{field}", type_=TASKS.c[field].type) for field in fields}
+    changed = or_(*(TASKS.c[field] != value for field, value in new.items()))
+    now = bindparam("now", type_=TASKS.c.updated_at.type)
+    conditions = [TASKS.c.id == bindparam("task_id")]
+    if not any_owner:
+        # Not `owner_id`: an UPDATE keeps its columns' names for its SET values.
+        conditions.append(TASKS.c.owner_id == bindparam("caller_id"))
+    if check_version:
+        conditions.append(TASKS.c.version.in_(bindparam("versions", expanding=True)))
+    return (
+        update(TASKS)
+        .where(*conditions)
+        .values(
+            **new,
+            version=case((changed, TASKS.c.version + 1), else_=TASKS.c.version),
+            updated_at=case((changed, now), else_=TASKS.c.updated_at),
         )
         .returning(*TASK_COLUMNS)
     )

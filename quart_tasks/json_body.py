@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Response, current_app, request
+from quart import Response, current_app, g, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -39,6 +39,7 @@ async def require_json_object() -> None:
         raise APIError(400, "bad_request", "A JSON object body is required")
     try:
         body = await request.get_json()  # cached: the view's validation reuses it
+        g.body_read = True
     except (BadRequest, UnicodeDecodeError):
         raise APIError(400, "bad_request", "Request body is not valid UTF-8 JSON") from None
     except RecursionError:
@@ -57,7 +58,9 @@ async def finish_reading_body(response: Response) -> Response:
     MAX_CONTENT_LENGTH), or, when it is too large or does not come within
     `BODY_DRAIN_SECONDS`, the response says `Connection: close`.
     """
-    if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+    if g.get("body_read") or (
+        not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "")
+    ):
         return response
     close = (request.content_length or 0) > current_app.config["MAX_CONTENT_LENGTH"]
     if not close:

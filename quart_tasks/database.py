@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
-from .driver import DriverReader
+from .driver import Driver
 from .pool import FairAsyncQueuePool
 
 NAMING_CONVENTION = {
@@ -147,7 +147,7 @@ class Database:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
-        self.reader: DriverReader | None = None
+        self.driver: Driver | None = None
 
     def init_app(self, app: Quart) -> None:
         app.extensions["database"] = self
@@ -168,14 +168,14 @@ class Database:
                 expire_on_commit=False,
                 sync_session_class=ReadOnlySession,
             )
-            self.reader = DriverReader(self.engine)
+            self.driver = Driver(self.engine)
 
     async def dispose(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
         self.engine = None
         self.sessionmaker = self.read_sessionmaker = None
-        self.reader = None
+        self.driver = None
 
 
 def database() -> Database:
@@ -211,30 +211,18 @@ async def read_rows(
     second connection per request could leave every request holding one and
     waiting for another.
     """
-    reader = database().reader
+    driver = database().driver
     if (
-        reader is not None
+        driver is not None
         and isinstance(session.sync_session, ReadOnlySession)
         and not session.in_transaction()
     ):
-        return await reader.rows(statement, values)  # type: ignore[arg-type]
+        return await driver.rows(statement, values)  # type: ignore[arg-type]
     return (await session.execute(statement, values)).all()
 
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-async def autocommit_single_statement(session: AsyncSession) -> None:
-    """Run the session's next statement in autocommit, when it is the request's only write.
-
-    One statement is atomic by itself, so its transaction's BEGIN and COMMIT
-    are two round trips for nothing. Only on PostgreSQL, and only before the
-    session has a transaction (then it simply carries on in it); the caller's
-    commit still runs the session's after-commit hooks.
-    """
-    if is_postgresql(session) and not session.in_transaction():
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def release_connection(session: AsyncSession) -> None:

@@ -18,7 +18,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from quart_tasks.driver import DatabaseUnavailable, DriverReader
+from quart_tasks.driver import DatabaseUnavailable, Driver
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.statements import ListShape
 
@@ -35,8 +35,8 @@ async def app_on_postgres(tmp_path: Path, **settings: Any) -> AsyncIterator[Quar
         yield app
 
 
-def reader_of(app: Quart) -> DriverReader:
-    reader = app_database(app).reader
+def reader_of(app: Quart) -> Driver:
+    reader = app_database(app).driver
     assert reader is not None, "PostgreSQL reads go through the driver"
     return reader
 

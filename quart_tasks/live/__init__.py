@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..lifecycle import on_draining
 from .broker import Broker
 from .listener import postgres_listener
-from .log import WRITTEN_FLAG
+from .log import WRITTEN_FLAG, wake_local_broker
 from .routes import live
 
 __all__ = ["init_live", "live"]
@@ -63,12 +63,7 @@ def init_live(app: Quart) -> None:
 def _wake_after_commit(session: Session) -> None:
     """This process's own commits reach its subscribers without waiting for a poll."""
     if session.info.pop(WRITTEN_FLAG, False):
-        from quart import current_app, has_app_context
-
-        if has_app_context():
-            broker: Broker | None = current_app.extensions.get("live_broker")
-            if broker is not None:
-                broker.wake()
+        wake_local_broker()
 
 
 @sqlalchemy_event.listens_for(Session, "after_soft_rollback")

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from quart import current_app
+from quart import current_app, has_app_context
 from sqlalchemy import (
     CTE,
     Insert,
@@ -145,6 +145,14 @@ async def _record(
     }
     await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
     note_written(session)
+
+
+def wake_local_broker() -> None:
+    """Events just committed reach this process's subscribers without waiting for a poll."""
+    if has_app_context():
+        broker = current_app.extensions.get("live_broker")
+        if broker is not None:
+            broker.wake()
 
 
 def note_written(session: AsyncSession) -> None:

@@ -11,7 +11,7 @@ from quart_schema import (
 )
 
 from ..conditional import etag, if_match, not_modified
-from ..database import autocommit_single_statement, db_session
+from ..database import db_session
 from ..errors import ErrorResponse
 from ..idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
 from ..live import log as event_log
@@ -104,16 +104,17 @@ async def create_task(data: TaskCreate) -> Response:
     session, caller = db_session(), current_principal()
     key = idempotency_key()
 
-    async def perform() -> StoredResponse:
-        task = await queries.add_task(session, caller, title=data.title, done=data.done)
+    async def perform(*, alone: bool = False) -> StoredResponse:
+        task = await queries.add_task(
+            session, caller, title=data.title, done=data.done, alone=alone
+        )
         location = url_for("tasks.get_task", task_id=task.id)
         body = TaskOut.model_validate(task).model_dump_json()
         return StoredResponse(201, body, {"Location": location, "ETag": etag(task.version)})
 
     if key is None:
-        await autocommit_single_statement(session)  # the create and its event: one statement
-        stored, replayed = await perform(), False
-        await session.commit()
+        stored, replayed = await perform(alone=True), False
+        await session.commit()  # none to make if it ran alone
     else:
         stored, replayed = await run_once(
             session,

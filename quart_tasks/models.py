@@ -4,7 +4,17 @@ from .auth.models import RefreshToken, TokenFamily
 from .database import Base
 from .idempotency.models import IdempotencyKey
 from .live.models import TaskEvent
+from .tasks.counts import TaskCount
 from .tasks.models import Task
 from .users.models import User
 
-__all__ = ["Base", "IdempotencyKey", "RefreshToken", "Task", "TaskEvent", "TokenFamily", "User"]
+__all__ = [
+    "Base",
+    "IdempotencyKey",
+    "RefreshToken",
+    "Task",
+    "TaskCount",
+    "TaskEvent",
+    "TokenFamily",
+    "User",
+]

@@ -54,6 +54,10 @@ async def test_the_driver_returns_what_the_session_returns(tmp_path: Path) -> No
             (statements.fetch(any_owner=True), {"task_id": 3}),
             (statements.count(shape), {"owner_id": 1, "done": True, "title_pattern": "%é%"}),
             (
+                statements.count(ListShape("id_desc", "caller", done=False, title=False)),
+                {"owner_id": 1},
+            ),
+            (
                 statements.page(shape),
                 {"owner_id": 1, "done": True, "title_pattern": "%t%", "limit": 2, "offset": 1},
             ),

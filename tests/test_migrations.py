@@ -98,3 +98,49 @@ def _task_owners(connection: Connection) -> list[tuple[str, str, str]]:
         text("SELECT t.title, u.username, u.role FROM tasks t JOIN users u ON u.id = t.owner_id")
     )
     return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_task_counts_start_from_the_existing_tasks_and_follow_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGON2_MEMORY_KIB", "8")
+    with fresh_database_url(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0001")
+        for _ in range(3):
+            asyncio.run(_on_connection(url, _insert_an_old_task))
+        command.upgrade(config, "head")
+        assert asyncio.run(_on_connection(url, _counted_and_held)) == (3, 3)
+
+        asyncio.run(_on_connection(url, _insert_and_delete))
+
+        assert asyncio.run(_on_connection(url, _counted_and_held)) == (2, 2)
+
+
+def _insert_and_delete(connection: Connection) -> None:
+    """One task in, two out: 3 + 1 - 2."""
+    connection.execute(
+        text(
+            "INSERT INTO tasks (owner_id, title, done, version, created_at, updated_at) "
+            "SELECT min(id), 'a new task', false, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+            "FROM users"
+        )
+    )
+    connection.execute(text("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks LIMIT 2)"))
+    connection.commit()
+
+
+def _counted_and_held(connection: Connection) -> tuple[int, int]:
+    counted = connection.execute(text("SELECT sum(total) FROM task_counts")).scalar()
+    held = connection.execute(text("SELECT count(*) FROM tasks")).scalar()
+    return int(counted or 0), int(held or 0)
+
+
+def test_a_downgraded_database_upgrades_again(tmp_path: Path) -> None:
+    with fresh_database_url(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "head")
+        command.downgrade(config, "0004")
+        command.upgrade(config, "head")
+
+        assert differences(url) == []

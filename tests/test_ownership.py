@@ -84,6 +84,7 @@ async def test_an_admin_lists_their_own_tasks_unless_they_ask(
 
     async def listed(query: str) -> list[int]:
         body = await (await client.get(f"/api/tasks{query}", headers=admin_auth)).get_json()
+        assert body["total"] == len(body["items"])
         return sorted(item["id"] for item in body["items"])
 
     assert await listed("") == [admins["id"]]
@@ -91,6 +92,9 @@ async def test_an_admin_lists_their_own_tasks_unless_they_ask(
     assert await listed("?owner=ALICE") == [alices_task["id"]]
     assert await listed("?owner=*") == sorted([alices_task["id"], bobs["id"], admins["id"]])
     assert await listed("?owner=nobody") == []
+    assert await listed("?owner=*&done=false") == sorted(
+        [alices_task["id"], bobs["id"], admins["id"]]
+    )
 
 
 async def test_an_admin_may_act_on_any_task(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, cast
+from typing import Any
+from typing import cast as typed
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Insert,
     Select,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
+    cast,
     func,
     insert,
     or_,
@@ -29,11 +32,13 @@ from sqlalchemy import (
 )
 
 from ..users.models import User
+from .counts import TaskCount
 from .models import Task
 from .scope import ListScope
 from .sorting import SORT_ORDERS
 
-TASKS = cast(Table, Task.__table__)
+TASKS = typed(Table, Task.__table__)
+COUNTS = typed(Table, TaskCount.__table__)
 TASK_COLUMNS = tuple(TASKS.c)
 LIKE_ESCAPE = "/"
 
@@ -119,13 +124,17 @@ def like_pattern(fragment: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if shape.owner == "caller":
-        conditions.append(TASKS.c.owner_id == bindparam("owner_id"))
-    elif shape.owner == "named":
+def _owner_conditions(owner: ListScope, table: Table) -> list[ColumnElement[bool]]:
+    if owner == "caller":
+        return [table.c.owner_id == bindparam("owner_id")]
+    if owner == "named":
         named = select(User.id).where(User.username_key == bindparam("owner_key"))
-        conditions.append(TASKS.c.owner_id == named.scalar_subquery())
+        return [table.c.owner_id == named.scalar_subquery()]
+    return []
+
+
+def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
+    conditions = _owner_conditions(shape.owner, TASKS)
     if shape.done:
         conditions.append(TASKS.c.done == bindparam("done"))
     if shape.title:
@@ -139,7 +148,11 @@ def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
 
 @cache
 def count(shape: ListShape) -> Select[Any]:
-    return select(func.count()).select_from(TASKS).where(*_conditions(shape))
+    """How many tasks match: by their owners' kept counts (see `counts`) unless filtered."""
+    if shape.done or shape.title:
+        return select(func.count()).select_from(TASKS).where(*_conditions(shape))
+    owners_total = cast(func.coalesce(func.sum(COUNTS.c.total), 0), BigInteger)
+    return select(owners_total).where(*_owner_conditions(shape.owner, COUNTS))
 
 
 @cache

@@ -48,6 +48,8 @@ WORKER_IGNORED_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
 """Sent to the whole process group, these are the supervisor's to act on, not the workers'."""
 GRACE_MARGIN = 5.0
 DRAIN_SECONDS = 0.2
+ACCEPT_BATCH = 1
+"""Connections a worker accepts each turn of its event loop (see `_sharing_accepts`)."""
 
 
 class WorkerStopSignal:
@@ -81,11 +83,47 @@ class WorkerStopSignal:
         return time.monotonic() - self.draining_since >= DRAIN_SECONDS
 
 
+class _Listener(socket.socket):
+    """A shared listening socket whose kernel queue keeps its length, whatever `listen` asks."""
+
+    queue_length = 128
+
+    def listen(self, backlog: int = 0) -> None:
+        super().listen(self.queue_length)
+
+
+def _sharing_accepts(config: Config, sockets: Sockets) -> Sockets:
+    """Make the worker accept `ACCEPT_BATCH` connections per turn of its event loop.
+
+    asyncio accepts up to `backlog` connections each time a listener is ready,
+    so with every worker on one socket the first to wake took a whole burst of
+    new connections (64 of 64, measured) and kept them for as long as the client
+    did, while its siblings idled. One per turn leaves the rest to whichever
+    worker comes back to its loop first: the least busy one. asyncio also passes
+    `backlog` to `listen()`; the listener keeps the configured queue length.
+    uvloop's workers accept through libuv, which this does not change.
+    """
+    queue_length, config.backlog = config.backlog, ACCEPT_BATCH
+
+    def sharing(sock: socket.socket) -> socket.socket:
+        listener = _Listener(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        listener.queue_length = queue_length
+        return listener
+
+    return Sockets(
+        [sharing(sock) for sock in sockets.secure_sockets],
+        [sharing(sock) for sock in sockets.insecure_sockets],
+        sockets.quic_sockets,
+    )
+
+
 def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None:
     """A worker process's entry point: Hypercorn's worker function for the configured loop."""
     for signum in WORKER_IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
+    if config.worker_class == "asyncio":
+        sockets = _sharing_accepts(config, sockets)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]
     if config.worker_class == "uvloop":
         from hypercorn.asyncio.run import uvloop_worker as worker

@@ -120,6 +120,7 @@ async def principal_for(token: str) -> Principal:
         return replace(known, token_id=claims.token_id)
     user = await session_user(db_session(), claims.user_id, claims.family_id)
     if user is None:
+        cache.forget(claims.user_id, claims.family_id)  # a renewal found it gone
         raise unauthorized("Session ended or user removed", invalid_token=True)
     principal = Principal.of(user, claims.family_id, claims.token_id)
     cache.put(claims.user_id, claims.family_id, principal)

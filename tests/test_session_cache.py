@@ -64,14 +64,18 @@ async def test_logout_takes_effect_at_once_despite_the_cache(tmp_path: Path) -> 
         assert (await client.get("/api/tasks", headers=auth)).status_code == 401
 
 
+async def delete_every_user(app: Quart) -> None:
+    async with app_database(app).sessionmaker() as session:  # type: ignore[misc]
+        await session.execute(delete(User))
+        await session.commit()
+
+
 async def test_a_deleted_user_is_refused_once_the_entry_expires(tmp_path: Path) -> None:
     async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=0.3)) as app:
         client = app.test_client()
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
         assert (await client.get("/api/tasks", headers=auth)).status_code == 200
-        async with app_database(app).sessionmaker() as session:  # type: ignore[misc]
-            await session.execute(delete(User))
-            await session.commit()
+        await delete_every_user(app)
 
         await asyncio.sleep(0.4)
 
@@ -86,3 +90,82 @@ def test_the_cache_is_bounded_and_forgets_whole_families() -> None:
     cache.forget_family("c")
 
     assert (cache.get(1, "a"), cache.get(2, "b"), cache.get(3, "c")) == (None, "two", None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_entry_past_half_its_life_is_renewed_by_one_caller_while_the_rest_use_it() -> None:
+    clock = Clock()
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=clock)
+    cache.put(1, "a", "v1")
+    clock.now += 4
+    assert cache.get(1, "a") == "v1"
+
+    clock.now += 2  # past half its life
+    assert cache.get(1, "a") is None, "the first caller renews it"
+    assert [cache.get(1, "a") for _ in range(3)] == ["v1"] * 3
+
+    cache.put(1, "a", "v2")
+    clock.now += 4.5  # past the first entry's end, in the first half of the renewed one's
+    assert cache.get(1, "a") == "v2"
+
+
+def test_an_entry_nobody_renews_still_ends_on_time() -> None:
+    clock = Clock()
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=clock)
+    cache.put(1, "a", "v1")
+    clock.now += 6
+    assert cache.get(1, "a") is None  # the renewer, who never comes back
+
+    clock.now += 4
+    assert cache.get(1, "a") is None
+
+
+def app_clock(app: Quart) -> Clock:
+    clock = Clock()
+    app.extensions["session_cache"].clock = clock
+    return clock
+
+
+async def test_concurrent_requests_past_half_an_entrys_life_check_the_session_once(
+    tmp_path: Path,
+) -> None:
+    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=60)) as app:
+        clock = app_clock(app)
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+
+        async def twenty_at_once() -> list[int]:
+            responses = await asyncio.gather(
+                *(client.get("/api/tasks", headers=auth) for _ in range(20))
+            )
+            return [response.status_code for response in responses]
+
+        assert await twenty_at_once() == [200] * 20  # the cache filled
+        with session_queries(app) as seen:
+            clock.now += 31
+            assert await twenty_at_once() == [200] * 20
+            assert len(seen) == 1
+            clock.now += 30  # past where the first entry would have ended
+            assert await twenty_at_once() == [200] * 20
+            assert len(seen) == 2
+
+
+async def test_a_renewal_that_finds_the_user_gone_ends_the_entry_at_once(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=60)) as app:
+        clock = app_clock(app)
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        assert (await client.get("/api/tasks", headers=auth)).status_code == 200
+        await delete_every_user(app)
+
+        clock.now += 31
+
+        assert (await client.get("/api/tasks", headers=auth)).status_code == 401
+        assert (await client.get("/api/tasks", headers=auth)).status_code == 401

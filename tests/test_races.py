@@ -26,7 +26,9 @@ RACERS = 50
 
 async def new_user(http: httpx.AsyncClient) -> dict[str, str]:
     """A user of its own for each test: the live server's database is shared."""
-    admin = (await http.post("/api/login", json=ADMIN)).json()
+    admin_login = await http.post("/api/login", json=ADMIN)
+    assert admin_login.status_code == 200, admin_login.text
+    admin = admin_login.json()
     name = f"racer-{uuid.uuid4().hex[:10]}"
     password = "a password long enough"
     created = await http.post(

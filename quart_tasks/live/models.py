@@ -13,7 +13,7 @@ class TaskEvent(Base):
     """One committed change to a task: the log that streams resume from.
 
     Written in the transaction of the change itself, so an event exists exactly
-    when its change does; ids grow in commit order (see `log.record`).
+    when its change does; ids grow in commit order (see `log`).
     """
 
     __tablename__ = "task_events"

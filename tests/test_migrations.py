@@ -144,3 +144,46 @@ def test_a_downgraded_database_upgrades_again(tmp_path: Path) -> None:
         command.upgrade(config, "head")
 
         assert differences(url) == []
+
+
+def test_migrations_make_the_count_triggers_the_models_make(tmp_path: Path) -> None:
+    """Migration 0005 keeps its own copy of `tasks.counts`' trigger statements: the two
+    must agree for as long as no later migration changes the triggers."""
+    (tmp_path / "migrated").mkdir()
+    (tmp_path / "created").mkdir()
+    with (
+        fresh_database_url(tmp_path / "migrated") as migrated,
+        fresh_database_url(tmp_path / "created") as created,
+    ):
+        command.upgrade(alembic_config(migrated), "head")
+        asyncio.run(_on_connection(created, _create_all))
+
+        from_migrations = asyncio.run(_on_connection(migrated, _trigger_definitions))
+        from_models = asyncio.run(_on_connection(created, _trigger_definitions))
+
+    assert {name for name, _ in from_models} >= {
+        "task_counts_added",
+        "task_counts_removed",
+        "task_counts_moved",
+    }
+    assert from_migrations == from_models
+
+
+def _create_all(connection: Connection) -> None:
+    Base.metadata.create_all(connection)
+    connection.commit()
+
+
+def _trigger_definitions(connection: Connection) -> list[tuple[str, str]]:
+    """Every trigger (and, on PostgreSQL, trigger function) by name, whitespace folded."""
+    if connection.dialect.name == "postgresql":
+        query = (
+            "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+            "UNION ALL SELECT p.proname, p.prosrc FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.prorettype = 'trigger'::regtype"
+        )
+    else:
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+    rows = connection.execute(text(query)).all()
+    return sorted((name, " ".join(definition.split())) for name, definition in rows)

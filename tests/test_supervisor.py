@@ -13,12 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypercorn.config import Config, Sockets
 
 from quart_tasks.supervisor import (
+    ACCEPT_BATCH,
     FIRST_RESTART_DELAY,
     MAX_RESTART_DELAY,
     STABLE_AFTER,
     RestartPolicy,
+    _sharing_accepts,
 )
 
 from .conftest import ADMIN
@@ -255,3 +258,32 @@ async def test_a_burst_of_new_connections_is_shared_between_the_workers(tmp_path
     # Shared by which loop comes back first, not evenly: 60 to 64 of 64 went to
     # one worker before, 28 to 36 since (18 at worst in 20 runs).
     assert held[0] >= BURST // 8, f"one worker took {held[1]} of {BURST} connections"
+
+
+QUEUED = 16
+
+
+def test_a_shared_listener_keeps_its_queue_length_when_asyncio_listens_with_the_batch() -> None:
+    """asyncio calls `listen(backlog)` with the accept batch; the kernel queue must not
+    shrink to it, or a burst of connections waits on dropped SYNs."""
+    config = Config()
+    config.backlog = 64
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    shared = _sharing_accepts(config, Sockets([], [listener], [])).insecure_sockets[0]
+    clients: list[socket.socket] = []
+    try:
+        shared.listen(config.backlog)  # what asyncio's create_server does
+        port = shared.getsockname()[1]
+        for _ in range(QUEUED):  # none accepted: they all wait in the kernel's queue
+            try:
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+            except TimeoutError:
+                break
+    finally:
+        for client in clients:
+            client.close()
+        shared.close()
+
+    assert config.backlog == ACCEPT_BATCH
+    assert len(clients) == QUEUED, f"the kernel queued only {len(clients)} connections"

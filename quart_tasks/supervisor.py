@@ -34,6 +34,7 @@ from typing import Any
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import write_pid_file
 
+from .client_close import close_connections_promptly
 from .lifecycle import begin_draining
 from .logs import LOGGER_NAME
 
@@ -122,6 +123,7 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
     for signum in WORKER_IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
+    close_connections_promptly()
     if config.worker_class == "asyncio":
         sockets = _sharing_accepts(config, sockets)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]

@@ -221,6 +221,7 @@ def connections_held(pid: int, port: int) -> int:
 
 
 ESTABLISHED = "01"
+CLOSE_WAIT = "08"
 BURST = 64
 
 
@@ -258,6 +259,31 @@ async def test_a_burst_of_new_connections_is_shared_between_the_workers(tmp_path
     # Shared by which loop comes back first, not evenly: 60 to 64 of 64 went to
     # one worker before, 28 to 36 since (18 at worst in 20 runs).
     assert held[0] >= BURST // 8, f"one worker took {held[1]} of {BURST} connections"
+
+
+def sockets_in_state(port: int, state: str) -> int:
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state
+        for fields in (line.split() for line in lines)
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+async def test_connections_the_clients_closed_are_closed_at_once(tmp_path: Path) -> None:
+    """Not left open until the keep-alive timeout (75 s), holding a file and a task group.
+
+    Hypercorn kept 37 of 64 such connections open."""
+    with fresh_database_url(tmp_path) as url, served(url, tmp_path, two_workers) as server:
+        pids = await wait_for_workers(server, 2)
+        port = int(server.base_url.rsplit(":", 1)[1])
+        for _ in range(3):
+            await asyncio.to_thread(burst_of_connections, port, pids)
+        for _ in range(20):
+            if sockets_in_state(port, CLOSE_WAIT) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert sockets_in_state(port, CLOSE_WAIT) == 0
 
 
 QUEUED = 16

@@ -34,6 +34,7 @@ from typing import Any
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import write_pid_file
 
+from .accepting import AcceptShare, ConnectionCounts, sharing_accepts
 from .client_close import close_connections_promptly
 from .lifecycle import begin_draining
 from .logs import LOGGER_NAME
@@ -49,8 +50,6 @@ WORKER_IGNORED_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
 """Sent to the whole process group, these are the supervisor's to act on, not the workers'."""
 GRACE_MARGIN = 5.0
 DRAIN_SECONDS = 0.2
-ACCEPT_BATCH = 1
-"""Connections a worker accepts each turn of its event loop (see `_sharing_accepts`)."""
 
 
 class WorkerStopSignal:
@@ -66,9 +65,10 @@ class WorkerStopSignal:
     already accepted have had time to send their requests.
     """
 
-    def __init__(self, event: Event, parent_pid: int) -> None:
+    def __init__(self, event: Event, parent_pid: int, share: AcceptShare) -> None:
         self.event = event
         self.parent_pid = parent_pid
+        self.share = share
         self.listeners: list[socket.socket] = []
         self.draining_since: float | None = None
 
@@ -80,42 +80,9 @@ class WorkerStopSignal:
             loop = asyncio.get_running_loop()
             for listener in self.listeners:
                 loop.remove_reader(listener.fileno())
+            self.share.stop_accepting()
             begin_draining()  # ends the event streams, which would never end by themselves
         return time.monotonic() - self.draining_since >= DRAIN_SECONDS
-
-
-class _Listener(socket.socket):
-    """A shared listening socket whose kernel queue keeps its length, whatever `listen` asks."""
-
-    queue_length = 128
-
-    def listen(self, backlog: int = 0) -> None:
-        super().listen(self.queue_length)
-
-
-def _sharing_accepts(config: Config, sockets: Sockets) -> Sockets:
-    """Make the worker accept `ACCEPT_BATCH` connections per turn of its event loop.
-
-    asyncio accepts up to `backlog` connections each time a listener is ready,
-    so with every worker on one socket the first to wake took a whole burst of
-    new connections (64 of 64, measured) and kept them for as long as the client
-    did, while its siblings idled. One per turn leaves the rest to whichever
-    worker comes back to its loop first: the least busy one. asyncio also passes
-    `backlog` to `listen()`; the listener keeps the configured queue length.
-    uvloop's workers accept through libuv, which this does not change.
-    """
-    queue_length, config.backlog = config.backlog, ACCEPT_BATCH
-
-    def sharing(sock: socket.socket) -> socket.socket:
-        listener = _Listener(sock.family, sock.type, sock.proto, fileno=sock.detach())
-        listener.queue_length = queue_length
-        return listener
-
-    return Sockets(
-        [sharing(sock) for sock in sockets.secure_sockets],
-        [sharing(sock) for sock in sockets.insecure_sockets],
-        sockets.quic_sockets,
-    )
 
 
 def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None:
@@ -125,7 +92,7 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
     close_connections_promptly()
     if config.worker_class == "asyncio":
-        sockets = _sharing_accepts(config, sockets)
+        sockets = sharing_accepts(config, sockets, stop.share)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]
     if config.worker_class == "uvloop":
         from hypercorn.asyncio.run import uvloop_worker as worker
@@ -138,6 +105,7 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
 class Worker:
     process: SpawnProcess
     stop: Event
+    slot: int | None
     started_at: float = field(default_factory=time.monotonic)
     retiring: bool = False
 
@@ -173,6 +141,8 @@ class Supervisor:
         self.config = config
         self.on_worker_exit = on_worker_exit
         self.context: SpawnContext = get_context("spawn")
+        # Room to spare: SIGHUP starts each replacement before its predecessor leaves.
+        self.connection_counts = ConnectionCounts(self.context, 4 * max(1, config.workers))
         self.workers: list[Worker] = []
         self.pending_starts: list[float] = []  # when each awaited replacement is due
         self.policy = RestartPolicy()
@@ -223,6 +193,8 @@ class Supervisor:
         for worker in [w for w in self.workers if w.process.sentinel in ready]:
             worker.process.join()
             self.workers.remove(worker)
+            if worker.slot is not None:
+                self.connection_counts.release(worker.slot)
             if self.on_worker_exit is not None:
                 self.on_worker_exit(worker.pid)
             exitcode = worker.process.exitcode or 0
@@ -257,17 +229,19 @@ class Supervisor:
 
     def _start(self, sockets: Sockets) -> Worker:
         stop = self.context.Event()
+        slot = self.connection_counts.claim()
+        share = AcceptShare(self.connection_counts, slot)
         process = self.context.Process(
             target=run_worker,
             kwargs={
                 "config": self.config,
                 "sockets": sockets,
-                "stop": WorkerStopSignal(stop, os.getpid()),
+                "stop": WorkerStopSignal(stop, os.getpid(), share),
             },
         )
         with _signals_deferred():
             process.start()
-        worker = Worker(process, stop)
+        worker = Worker(process, stop, slot)
         logger.info("worker %s started", worker.pid)
         return worker
 

@@ -114,7 +114,8 @@ async def create_task(data: TaskCreate) -> Response:
 
     if key is None:
         stored, replayed = await perform(alone=True), False
-        await session.commit()  # none to make if it ran alone
+        if session.in_transaction():  # it did not run alone on the driver, in autocommit
+            await session.commit()
     else:
         stored, replayed = await run_once(
             session,

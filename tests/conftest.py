@@ -168,9 +168,17 @@ def live_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
 @pytest.fixture
 def live(live_session: LiveServer) -> LiveServer:
     """The live server, ready: another test may have restarted its database, and a
-    pool renews itself on its first failed query, which a readiness check spends."""
+    pool renews itself on its first failed query, which the checks here spend.
+
+    `/readyz` checks one pooled connection, a login goes through the session as
+    tests do, so both must pass: once on PostgreSQL, 2 s after a database
+    restart, a readiness check passed and the next login answered 503."""
+    base_url = live_session.base_url
     for _ in range(50):
-        if httpx.get(f"{live_session.base_url}/readyz", timeout=5).status_code == 200:
+        if (
+            httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200
+            and httpx.post(f"{base_url}/api/login", json=ADMIN, timeout=5).status_code == 200
+        ):
             return live_session
         time.sleep(0.2)
     raise RuntimeError("the live server did not become ready")

@@ -152,3 +152,66 @@ async def test_a_statement_error_is_not_taken_for_an_outage(tmp_path: Path) -> N
         assert not isinstance(raised.value, DatabaseUnavailable)
         rows = await reader.rows(text("SELECT 2"), {})
     assert [tuple(row) for row in rows] == [(2,)]
+
+
+async def test_a_transaction_commits_its_statements_together_or_none(tmp_path: Path) -> None:
+    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
+        driver = reader_of(app)
+        async with driver.transaction() as transaction:
+            await transaction.rows(text("CREATE TABLE kept (n int)"), {})
+            await transaction.rows(text("INSERT INTO kept VALUES (1)"), {})
+
+        async def insert_then_fail() -> None:
+            async with driver.transaction() as transaction:
+                await transaction.rows(text("INSERT INTO kept VALUES (2)"), {})
+                await transaction.rows(text("SELECT 1 / 0"), {})
+
+        with pytest.raises(asyncpg.PostgresError):
+            await insert_then_fail()
+        pool = app_database(app).engine.pool  # type: ignore[union-attr]
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        rows = await asyncio.wait_for(driver.rows(text("SELECT n FROM kept"), {}), 5)
+    assert [tuple(row) for row in rows] == [(1,)], "the failed transaction left nothing"
+
+
+async def test_a_transaction_on_a_lost_connection_answers_unavailable(tmp_path: Path) -> None:
+    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
+        driver = reader_of(app)
+
+        async def end_own_connection() -> None:
+            async with driver.transaction() as transaction:
+                await transaction.rows(text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
+
+        with pytest.raises(DatabaseUnavailable):
+            await end_own_connection()
+        rows = await asyncio.wait_for(driver.rows(text("SELECT 3"), {}), 5)
+    assert [tuple(row) for row in rows] == [(3,)], "the pool started afresh"
+
+
+async def test_a_patch_without_if_match_writes_its_change_and_event_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    async with app_on_postgres(tmp_path) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        creation = await client.post("/api/tasks", json={"title": "a"}, headers=auth)
+        created = await creation.get_json()
+        url = f"/api/tasks/{created['id']}"
+        changed = await client.patch(url, json={"done": True}, headers=auth)
+        unchanged = await client.patch(url, json={"done": True}, headers=auth)
+        missing = await client.patch("/api/tasks/999999", json={"done": True}, headers=auth)
+        session = app_database(app).sessionmaker()  # type: ignore[misc]
+        async with session:
+            events = (
+                await session.execute(
+                    text("SELECT type, payload FROM task_events WHERE task_id = :id ORDER BY id"),
+                    {"id": created["id"]},
+                )
+            ).all()
+
+    assert changed.status_code == 200
+    assert (await changed.get_json())["done"] is True
+    assert unchanged.headers["ETag"] == changed.headers["ETag"], "no change, no new version"
+    assert missing.status_code == 404
+    assert [event.type for event in events] == ["task.created", "task.updated"]
+    assert '"done":true' in events[1].payload

@@ -134,17 +134,29 @@ async def _record(
     owner_id: int,
     task: TaskOut | None,
 ) -> None:
-    payload = task.model_dump_json() if task is not None else f'{{"id":{task_id}}}'
-    values = {
+    values = _event_values(event_type, task_id, owner_id, task)
+    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
+    note_written(session)
+
+
+def change_event(task: TaskRecord) -> tuple[Insert, dict[str, Any]]:
+    """On PostgreSQL, the insert of `task`'s `task.updated` event and its values, for a
+    transaction run outside a session; wake the broker once it commits."""
+    values = _event_values("task.updated", task.id, task.owner_id, TaskOut.model_validate(task))
+    return _insert_event(postgresql=True), values
+
+
+def _event_values(
+    event_type: EventType, task_id: int, owner_id: int, task: TaskOut | None
+) -> dict[str, Any]:
+    return {
         "type": event_type,
         "task_id": task_id,
         "owner_id": owner_id,
-        "payload": payload,
+        "payload": task.model_dump_json() if task is not None else f'{{"id":{task_id}}}',
         "created_at": utcnow(),
         "lock_key": ORDER_LOCK_KEY,
     }
-    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
-    note_written(session)
 
 
 def wake_local_broker() -> None:

@@ -8,7 +8,7 @@ burst (64 of 64, measured) while its siblings idled. Accepting one connection
 per turn of the event loop fixed the split but made a burst slow to take in:
 under load a turn lasts milliseconds, and a connection waiting in the kernel's
 queue has already sent its first request, which waits with it (at 512
-connections, the slowest hundredth of S4's requests were these).
+connections the app's own p99 was 225 ms, the clients' 634).
 
 So each worker publishes how many connections it holds, in memory shared
 with its siblings (`ConnectionCounts`), and per turn it accepts one
@@ -62,8 +62,9 @@ class AcceptShare:
     """One worker's side of the counts: its own, kept current, and its siblings'."""
 
     def __init__(self, counts: ConnectionCounts | None, slot: int | None) -> None:
+        # Without a slot there is nothing to publish or compare: accept as asyncio would.
         self.counts = counts.shared if counts is not None and slot is not None else None
-        self.slot = slot
+        self.slot = -1 if slot is None else slot
         self.held = 0
         self.accepted_this_turn = 0
 
@@ -87,7 +88,7 @@ class AcceptShare:
 
     def stop_accepting(self) -> None:
         """Siblings stop counting on this worker: it takes no more connections."""
-        if self.counts is not None and self.slot is not None:
+        if self.counts is not None:
             self.counts[self.slot] = NOT_ACCEPTING
             self.counts = None
 
@@ -96,7 +97,7 @@ class AcceptShare:
 
     def _held(self, held: int) -> None:
         self.held = held
-        if self.counts is not None and self.slot is not None:
+        if self.counts is not None:
             self.counts[self.slot] = held
 
 

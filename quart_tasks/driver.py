@@ -105,13 +105,9 @@ class Driver:
         return found
 
     async def rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Row]:
-        compiled = self.compiled(statement)
-        arguments = compiled.arguments(values)
         pooled = await self.engine.raw_connection()
         try:
-            rows: list[Row] = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
-                compiled.sql, *arguments, record_class=Row
-            )
+            rows = await self.fetch(pooled.driver_connection, statement, values)
         except BaseException as error:
             self._failed(pooled, error)
             raise
@@ -131,6 +127,16 @@ class Driver:
             self._failed(pooled, error)
             raise
         pooled.close()
+
+    async def fetch(
+        self, connection: Any, statement: ClauseElement, values: Mapping[str, Any]
+    ) -> list[Row]:
+        """`statement`'s rows on an asyncpg connection the caller holds."""
+        compiled = self.compiled(statement)
+        rows: list[Row] = await connection.fetch(
+            compiled.sql, *compiled.arguments(values), record_class=Row
+        )
+        return rows
 
     def _failed(self, pooled: Any, error: BaseException) -> None:
         """Hand back or discard the connection a statement failed on; the caller re-raises."""
@@ -159,11 +165,7 @@ class DriverTransaction:
         self.connection = connection
 
     async def rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Row]:
-        compiled = self.driver.compiled(statement)
-        rows: list[Row] = await self.connection.fetch(
-            compiled.sql, *compiled.arguments(values), record_class=Row
-        )
-        return rows
+        return await self.driver.fetch(self.connection, statement, values)
 
 
 def _connection_lost(error: BaseException) -> bool:

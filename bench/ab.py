@@ -3,6 +3,7 @@
     .venv/bin/python bench/ab.py --runs 3 --a AUTH_CACHE_SECONDS=0 --b AUTH_CACHE_SECONDS=2
     .venv/bin/python bench/ab.py --runs 3 --a-rev HEAD~1 --b-rev HEAD
     .venv/bin/python bench/ab.py --runs 3 --b-config uvloop.toml
+    .venv/bin/python bench/ab.py --runs 5 --scenarios S3 --a-rev main --b-rev HEAD
 
 Each side is a list of `--server-env` settings (repeat --a/--b for several), and
 optionally a Hypercorn file and a git revision (checked out in a temporary
@@ -90,8 +91,11 @@ def main() -> None:
     parser.add_argument("--b-config", type=Path, metavar="TOML", help="side B's Hypercorn file")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--scenarios", metavar="S1,S3", help="only these (default: all)")
     args = parser.parse_args()
     extra = ["--duration", str(args.duration)]
+    if args.scenarios:
+        extra += ["--scenarios", args.scenarios]
     results: dict[str, dict[str, list[Figures]]] = defaultdict(lambda: defaultdict(list))
     with ExitStack() as stack:
         sides = [

@@ -200,25 +200,31 @@ def db_session() -> AsyncSession:
     return session
 
 
-async def read_rows(
-    session: AsyncSession, statement: Executable, values: Mapping[str, Any]
-) -> Sequence[Any]:
-    """A SELECT's rows: through `session`, or straight on the driver when it only reads.
+def reading_driver() -> Driver | None:
+    """The driver, when the current request only reads and holds no connection of its own.
 
     A reading request's session on PostgreSQL has no transaction to keep its
-    statements in (see `Database.connect`), so they may as well skip it. Once
-    the session holds a connection, though, its statements stay on it: a
-    second connection per request could leave every request holding one and
-    waiting for another.
+    statements in (see `Database.connect`), so they may as well skip it, and
+    the session need not even be made. Once the request's session holds a
+    connection, though, its statements stay on it: a second connection per
+    request could leave every request holding one and waiting for another.
     """
     driver = database().driver
-    if (
-        driver is not None
-        and isinstance(session.sync_session, ReadOnlySession)
-        and not session.in_transaction()
-    ):
+    if driver is None or not has_request_context() or request.method not in READ_ONLY_METHODS:
+        return None
+    session: AsyncSession | None = g.get("db_session")
+    if session is not None and session.in_transaction():
+        return None
+    return driver
+
+
+async def read_rows(statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
+    """A SELECT's rows: straight on the `reading_driver` when there is one, or else
+    through the request's session (`db_session`)."""
+    driver = reading_driver()
+    if driver is not None:
         return await driver.rows(statement, values)  # type: ignore[arg-type]
-    return (await session.execute(statement, values)).all()
+    return (await db_session().execute(statement, values)).all()
 
 
 def is_postgresql(session: AsyncSession) -> bool:

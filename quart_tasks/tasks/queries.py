@@ -66,7 +66,6 @@ class TaskFilter:
 
 
 async def list_page(
-    session: AsyncSession,
     caller: Principal,
     filters: TaskFilter,
     sort: SortOrder,
@@ -75,16 +74,15 @@ async def list_page(
     """One page by offset, and how many tasks match in all."""
     shape, values = filters.shape(caller, sort), filters.values(caller)
     rows = await read_rows(
-        session, statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
+        statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
     )
     if rows:
         return rows, rows[0].total
-    counted = await read_rows(session, statements.count(shape), values)
+    counted = await read_rows(statements.count(shape), values)
     return rows, counted[0][0]
 
 
 async def list_after(
-    session: AsyncSession,
     caller: Principal,
     filters: TaskFilter,
     sort: SortOrder,
@@ -96,14 +94,14 @@ async def list_after(
     if key is not None:
         values.update(sort.key_values(key))
     statement = statements.walk(filters.shape(caller, sort), after_key=key is not None)
-    tasks = await read_rows(session, statement, values)
+    tasks = await read_rows(statement, values)
     return tasks[:page_size], len(tasks) > page_size
 
 
-async def fetch_task(session: AsyncSession, caller: Principal, task_id: int) -> TaskRecord:
+async def fetch_task(caller: Principal, task_id: int) -> TaskRecord:
+    """Read on the request's session, or on the driver when it only reads (`read_rows`)."""
     _check_id(task_id)
     found = await read_rows(
-        session,
         statements.fetch(any_owner=reaches_every_task(caller)),
         {"task_id": task_id, "owner_id": caller.user_id},
     )
@@ -146,9 +144,9 @@ def _version_conditions(expected: VersionMatch | None) -> list[ColumnElement[boo
     return [Task.version.in_(expected.versions)]
 
 
-async def _refused(session: AsyncSession, caller: Principal, task_id: int) -> APIError:
+async def _refused(caller: Principal, task_id: int) -> APIError:
     """Why a guarded write touched nothing: the task is gone (404) or has moved on (412)."""
-    current = await fetch_task(session, caller, task_id)
+    current = await fetch_task(caller, task_id)
     return precondition_failed(current.version)
 
 
@@ -166,7 +164,7 @@ async def update_task(
     """
     _check_id(task_id)
     if not changes:
-        task = await fetch_task(session, caller, task_id)
+        task = await fetch_task(caller, task_id)
         if expected is not None and not expected.accepts(task.version):
             raise precondition_failed(task.version)
         return task
@@ -189,7 +187,7 @@ async def update_task(
     else:
         updated = await _update_in_session(session, statement, values, changed_at)
     if updated is None:
-        raise await _refused(session, caller, task_id)
+        raise await _refused(caller, task_id)
     await log.purge_some(session)
     return updated
 
@@ -237,7 +235,7 @@ async def delete_task(
     )
     if owner_id is None:
         await session.rollback()
-        raise await _refused(session, caller, task_id)
+        raise await _refused(caller, task_id)
     await log.record_deletion(session, task_id, owner_id)
     await session.commit()
     await log.purge_some(session)

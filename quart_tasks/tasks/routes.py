@@ -60,16 +60,14 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
     and last pages; with `cursor` (keyset mode, for deep or changing lists) it
     has `next_cursor` and a `Link` to the next page only.
     """
-    session, caller = db_session(), current_principal()
+    caller = current_principal()
     sort = SORT_ORDERS[query_args.sort]
     filters = queries.TaskFilter(
         done=query_args.done_filter, title_contains=query_args.q, owner=query_args.owner
     )
     if query_args.cursor is not None:
         key = sort.key_from(query_args.cursor) if query_args.cursor else None
-        items, more = await queries.list_after(
-            session, caller, filters, sort, key, query_args.page_size
-        )
+        items, more = await queries.list_after(caller, filters, sort, key, query_args.page_size)
         next_cursor = sort.cursor_after(items[-1]) if more else None
         walk = TaskCursorPage(
             items=[TaskOut.model_validate(task) for task in items],
@@ -82,7 +80,7 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
             headers["Link"] = next_link(request.path, params, query_args.page_size)
         return json_response(walk, headers=headers)
     page = query_args.page_request()
-    items, total = await queries.list_page(session, caller, filters, sort, page)
+    items, total = await queries.list_page(caller, filters, sort, page)
     body = TaskPage.of(items, page, total)
     link = link_header(request.path, query_args.link_params(), page, total)
     return json_response(body, headers={"Link": link})
@@ -135,7 +133,7 @@ async def create_task(data: TaskCreate) -> Response:
 @document_response(NoContent, 304)
 async def get_task(task_id: int) -> Response:
     """Read a task; 304 with no body while `If-None-Match` names its ETag."""
-    task = await queries.fetch_task(db_session(), current_principal(), task_id)
+    task = await queries.fetch_task(current_principal(), task_id)
     if not_modified(task.version):
         return Response(b"", status=304, headers={"ETag": etag(task.version)})
     return task_response(task)

@@ -38,6 +38,7 @@ from .accepting import AcceptShare, ConnectionCounts, sharing_accepts
 from .client_close import close_connections_promptly
 from .lifecycle import begin_draining
 from .logs import LOGGER_NAME
+from .response_writes import write_responses_in_one_call
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
 
@@ -91,6 +92,7 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
     close_connections_promptly()
+    write_responses_in_one_call()
     if config.worker_class == "asyncio":
         sockets = sharing_accepts(config, sockets, stop.share)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]

@@ -3,6 +3,7 @@
 Statements run through SQLAlchemy show in its cursor events; reads run
 straight on asyncpg (`quart_tasks.driver`), and the BEGIN and COMMIT of
 SQLAlchemy's transactions, show only to the connection's query loggers.
+asyncpg's lookups of a type's codec, made once per connection, are left out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def statements_run(app: Quart) -> Iterator[list[tuple[str, Any]]]:
     sent: list[tuple[str, Any]] = []
 
     def log(record: Any) -> None:
-        sent.append((record.query, record.args))
+        if not _asyncpg_type_lookup(record.query):
+            sent.append((record.query, record.args))
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         sent.append((statement, parameters))
@@ -49,6 +51,12 @@ def statements_run(app: Quart) -> Iterator[list[tuple[str, Any]]]:
             event.remove(pool, "checkout", on_checkout)
             event.remove(pool, "checkin", on_checkin)
         event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _asyncpg_type_lookup(statement: str) -> bool:
+    """asyncpg's own statements that learn an array type's codec: once per connection and type."""
+    words = " ".join(statement.split())
+    return words.startswith("WITH RECURSIVE typeinfo_tree") or "set_config('jit'" in words
 
 
 def first_word(statement: str) -> str:

@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from quart import current_app, has_app_context
 from sqlalchemy import (
+    ARRAY,
     CTE,
+    DateTime,
     Insert,
     Select,
     Table,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     true,
 )
@@ -46,6 +49,9 @@ CHANNEL = "task_events"
 ORDER_LOCK_KEY = 0x7461736B  # any constant, the same in every process
 WRITTEN_FLAG = "task_events_written"
 """Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
+
+TASK_ID_SEQUENCE = "tasks_id_seq"
+"""The sequence PostgreSQL made for `tasks.id` (a BIGSERIAL)."""
 
 EventType = Literal["task.created", "task.updated", "task.deleted"]
 
@@ -85,23 +91,51 @@ def creation_with_event(
     The task's insert (`statements.create`) and the event's are CTEs of one
     select, the event's row taken from the order lock as `_insert_event`'s is.
     The task's JSON is known but for the id the insert draws, so the payload
-    is the rendered JSON with the id spliced in. Being one statement, it is
-    atomic even in autocommit, which spares a create BEGIN and COMMIT.
+    is the rendered JSON with the id spliced in (see `payload_tail`). Being one
+    statement, it is atomic even in autocommit, which spares a create BEGIN
+    and COMMIT.
     """
-    rendered = TaskOut(
-        id=0, title=title, done=done, created_at=now, updated_at=now
-    ).model_dump_json()
-    if not rendered.startswith(PAYLOAD_HEAD + "0"):
-        raise ValueError("TaskOut no longer renders its id first")
     values = {
         "owner_id": owner_id,
         "title": title,
         "done": done,
         "now": now,
-        "payload_tail": rendered[len(PAYLOAD_HEAD) + 1 :],
+        "payload_tail": payload_tail(title, done, now),
         "lock_key": ORDER_LOCK_KEY,
     }
     return _creation_with_event(), values
+
+
+def payload_tail(title: str, done: bool, now: datetime) -> str:
+    """A new task's event payload after its id: `{"id":` + the id + this is its JSON."""
+    rendered = TaskOut(
+        id=0, title=title, done=done, created_at=now, updated_at=now
+    ).model_dump_json()
+    if not rendered.startswith(PAYLOAD_HEAD + "0"):
+        raise ValueError("TaskOut no longer renders its id first")
+    return rendered[len(PAYLOAD_HEAD) + 1 :]
+
+
+def creations_with_events(
+    owner_ids: list[int],
+    titles: list[str],
+    dones: list[bool],
+    nows: list[datetime],
+    payload_tails: list[str],
+) -> tuple[Select[Any], dict[str, Any]]:
+    """`creation_with_event` for several tasks at once: one statement, one commit.
+
+    Each row comes back with `position`, its place (from 1) in the lists.
+    """
+    values = {
+        "owner_ids": owner_ids,
+        "titles": titles,
+        "dones": dones,
+        "nows": nows,
+        "payload_tails": payload_tails,
+        "lock_key": ORDER_LOCK_KEY,
+    }
+    return _creations_with_events(), values
 
 
 PAYLOAD_HEAD = '{"id":'
@@ -121,6 +155,61 @@ def _creation_with_event() -> Select[Any]:
     ).select_from(new_task.join(lock, true()))
     new_event = _notifying_insert(event).cte("new_event")
     return select(*new_task.c).select_from(new_task.join(new_event, true()))
+
+
+@cache
+def _creations_with_events() -> Select[Any]:
+    given = (
+        func.unnest(
+            bindparam("owner_ids", type_=ARRAY(TASKS.c.owner_id.type)),
+            bindparam("titles", type_=ARRAY(TASKS.c.title.type)),
+            bindparam("dones", type_=ARRAY(TASKS.c.done.type)),
+            bindparam("nows", type_=ARRAY(DateTime(timezone=True))),
+            bindparam("payload_tails", type_=ARRAY(Text)),
+        )
+        .table_valued(
+            "owner_id", "title", "done", "now", "payload_tail", with_ordinality="position"
+        )
+        .render_derived(name="given")
+    )
+    # Ids drawn here, in the given order, so that each inserted row can be
+    # matched to its place: RETURNING cannot return the ordinality.
+    task_id = func.nextval(literal_column(f"'{TASK_ID_SEQUENCE}'::regclass"))
+    given_task = select(task_id.label("id"), *given.c).cte("given_task")
+    new_task = (
+        insert(TASKS)
+        .from_select(
+            ["id", "owner_id", "title", "done", "version", "created_at", "updated_at"],
+            select(
+                given_task.c.id,
+                given_task.c.owner_id,
+                given_task.c.title,
+                given_task.c.done,
+                literal(1),
+                given_task.c.now,
+                given_task.c.now,
+            ).order_by(given_task.c.position),
+        )
+        .returning(*statements.TASK_COLUMNS)
+        .cte("new_task")
+    )
+    payload = literal(PAYLOAD_HEAD, Text) + cast(given_task.c.id, Text) + given_task.c.payload_tail
+    events = (
+        select(
+            literal("task.created", EVENTS.c.type.type),
+            given_task.c.id,
+            given_task.c.owner_id,
+            payload,
+            given_task.c.now,
+        )
+        .select_from(given_task.join(_order_lock(), true()))
+        .order_by(given_task.c.position)
+    )
+    return (
+        select(given_task.c.position, *new_task.c)
+        .select_from(new_task.join(given_task, new_task.c.id == given_task.c.id))
+        .add_cte(_notifying_insert(events).cte("new_event"))
+    )
 
 
 async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
@@ -173,6 +262,7 @@ def note_written(session: AsyncSession) -> None:
 
 
 EVENTS = typing.cast(Table, TaskEvent.__table__)
+TASKS = statements.TASKS
 EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
 
 

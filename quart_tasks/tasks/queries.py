@@ -24,6 +24,7 @@ from ..pagination import PageRequest
 from ..security import Principal
 from ..users.models import username_key
 from . import statements
+from .create_batches import create_batches
 from .models import Task, TaskRecord
 from .scope import list_scope, reachable_by, reaches_every_task
 from .sorting import SortOrder
@@ -117,18 +118,19 @@ async def add_task(
     """A new task and its event in the session's transaction; the caller commits.
 
     `alone`: the request writes nothing else. On PostgreSQL the task and its
-    event are one statement, atomic by itself, so then it runs straight on
-    the driver in autocommit, committed when it returns: no BEGIN, no COMMIT.
+    event are one statement, atomic by itself, so then it is written straight
+    on the driver in autocommit, with any other creates of the moment
+    (`create_batches`), and committed when it returns: no BEGIN, no COMMIT.
     """
     now = utcnow()
     task: TaskRecord
     if is_postgresql(session):
-        statement, values = log.creation_with_event(caller.user_id, title, done, now)
         driver = database().driver if alone and not session.in_transaction() else None
         if driver is not None:
-            task = (await driver.rows(statement, values))[0]
+            task = await create_batches(driver).create(caller.user_id, title, done, now)
             log.wake_local_broker()
             return task
+        statement, values = log.creation_with_event(caller.user_id, title, done, now)
         task = (await session.execute(statement, values)).one()
         log.note_written(session)
         return task

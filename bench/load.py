@@ -4,8 +4,8 @@ Each server gets a fresh database (PostgreSQL by default, or a SQLite file)
 seeded with 10,000 tasks, then wrk drives the scenarios in turn and one line
 per scenario reports requests/s, p50, p99, non-2xx answers, socket errors and
 the server's RSS per worker. With --compare the Flask and FastAPI peers of
-../shared/peers run the same scenarios in the same run, and a table of ratios
-quart-tasks/peer follows. See bench/README.md.
+../shared/peers are started beside it and each scenario runs against the three
+in turn, then a table of ratios quart-tasks/peer follows. See bench/README.md.
 
     .venv/bin/python bench/load.py [--compare] [--workers 2] [--duration 8]
         [--database postgres|sqlite] [--smoke]
@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 CHECKOUT = HERE.parent
 PEERS = CHECKOUT.parent / "shared" / "peers"
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+PEER_NAMES = ("flask_seed", "fastapi_peer")
 SCENARIOS = [  # name, connections, wrk script
     ("S1_get", 64, "get.lua"),
     ("S2_list", 64, "list.lua"),
@@ -345,38 +346,51 @@ def wrk(base_url: str, script: str, connections: int, seconds: int, env: dict[st
     )
 
 
-def drive(
-    target: str,
-    base_url: str,
-    token: str,
-    id_range: tuple[int, int],
-    args: argparse.Namespace,
-    pid: int,
-) -> Run:
-    env = {"BENCH_TOKEN": token, "BENCH_LO": str(id_range[0]), "BENCH_HI": str(id_range[1])}
-    settle(args, base_url, env)
-    run = Run(target)
-    for name, all_connections, script in SCENARIOS:
-        if args.scenarios and name.split("_")[0] not in args.scenarios:
-            continue
-        connections = max(1, all_connections // args.connection_divisor)
-        server_before, database_before = cpu_seconds(process_tree(pid)), cpu_seconds(postgres())
-        with profiled(args.profile, f"{target}-{name}", pid, args.duration):
-            result = wrk(base_url, script, connections, args.duration, env)
-        requests = max(1.0, result.rps * args.duration)
-        result.server_cpu_us = (cpu_seconds(process_tree(pid)) - server_before) / requests * 1e6
-        result.database_cpu_us = (cpu_seconds(postgres()) - database_before) / requests * 1e6
-        result.scenario = name
-        run.results.append(result)
-        print(
-            f"{target:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
-            f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
-            f"rss_mib={rss_mib_per_worker(pid):.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
-            f"+db {result.database_cpu_us:.0f}",
-            flush=True,
-        )
-    run.rss_mib_per_worker = rss_mib_per_worker(pid)
-    return run
+@dataclass
+class Target:
+    """A server up and seeded, ready for the scenarios."""
+
+    name: str
+    base_url: str
+    token: str
+    id_range: tuple[int, int]
+    pid: int
+    run: Run = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run = Run(self.name)
+
+    @property
+    def wrk_env(self) -> dict[str, str]:
+        return {
+            "BENCH_TOKEN": self.token,
+            "BENCH_LO": str(self.id_range[0]),
+            "BENCH_HI": str(self.id_range[1]),
+        }
+
+
+def measure(target: Target, scenario: tuple[str, int, str], args: argparse.Namespace) -> None:
+    """One scenario against one target: its line printed, its result kept in `target.run`."""
+    name, all_connections, script = scenario
+    if args.database == "postgres":
+        asyncio.run(_postgres("CHECKPOINT"))  # the previous target's writes are not billed here
+    connections = max(1, all_connections // args.connection_divisor)
+    pid = target.pid
+    server_before, database_before = cpu_seconds(process_tree(pid)), cpu_seconds(postgres())
+    with profiled(args.profile, f"{target.name}-{name}", pid, args.duration):
+        result = wrk(target.base_url, script, connections, args.duration, target.wrk_env)
+    requests = max(1.0, result.rps * args.duration)
+    result.server_cpu_us = (cpu_seconds(process_tree(pid)) - server_before) / requests * 1e6
+    result.database_cpu_us = (cpu_seconds(postgres()) - database_before) / requests * 1e6
+    result.scenario = name
+    target.run.results.append(result)
+    print(
+        f"{target.name:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
+        f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
+        f"rss_mib={rss_mib_per_worker(pid):.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
+        f"+db {result.database_cpu_us:.0f}",
+        flush=True,
+    )
 
 
 @contextmanager
@@ -415,15 +429,9 @@ def profiled(directory: Path | None, label: str, root_pid: int, seconds: int) ->
             recorder.wait()
 
 
-def settle(args: argparse.Namespace, base_url: str, env: dict[str, str]) -> None:
-    """Let the previous server's writes reach disk, then warm this one up, unmeasured.
-
-    Without it, whichever server runs second pays for the first one's checkpoint
-    in its first scenarios.
-    """
-    if args.database == "postgres":
-        asyncio.run(_postgres("CHECKPOINT"))
-    wrk(base_url, "get.lua", max(1, 64 // args.connection_divisor), 2, env)
+def warm_up(target: Target, args: argparse.Namespace) -> None:
+    """Two seconds of S1, unmeasured: first requests pay for imports, caches and connections."""
+    wrk(target.base_url, "get.lua", max(1, 64 // args.connection_divisor), 2, target.wrk_env)
 
 
 def id_range(base_url: str, token: str) -> tuple[int, int]:
@@ -441,7 +449,8 @@ def id_range(base_url: str, token: str) -> tuple[int, int]:
 # --- targets --------------------------------------------------------------------
 
 
-def bench_quart_tasks(args: argparse.Namespace, workdir: Path) -> Run:
+@contextmanager
+def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Target]:
     with database(args.database, workdir, "quart") as url:
         password = secrets.token_urlsafe(16)
         env = migrated(
@@ -471,17 +480,11 @@ def bench_quart_tasks(args: argparse.Namespace, workdir: Path) -> Run:
                     "access_token"
                 ]
             )
-            return drive(
-                "quart-tasks",
-                base_url,
-                token,
-                id_range(base_url, token),
-                args,
-                process.pid,
-            )
+            yield Target("quart-tasks", base_url, token, id_range(base_url, token), process.pid)
 
 
-def bench_peer(name: str, args: argparse.Namespace, workdir: Path) -> Run:
+@contextmanager
+def peer_target(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Target]:
     run_script = PEERS / name / "run.sh"
     with database(args.database, workdir, name) as url:
         driver = "psycopg2" if name == "flask_seed" else "asyncpg"
@@ -512,7 +515,7 @@ def bench_peer(name: str, args: argparse.Namespace, workdir: Path) -> Run:
                     "access_token"
                 ]
             )
-            return drive(name, base_url, token, id_range(base_url, token), args, process.pid)
+            yield Target(name, base_url, token, id_range(base_url, token), process.pid)
 
 
 def _workers_args(name: str, workers: int) -> list[str]:
@@ -594,14 +597,36 @@ def main() -> None:
     if args.smoke:
         args.database, args.workers, args.duration, args.seed = "sqlite", 1, 2, 200
         args.connection_divisor = 8
-    with tempfile.TemporaryDirectory(prefix="quart-tasks-bench-") as tmp:
+    scenarios = [
+        scenario
+        for scenario in SCENARIOS
+        if not args.scenarios or scenario[0].split("_")[0] in args.scenarios
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="quart-tasks-bench-") as tmp,
+        ExitStack() as servers,
+    ):
         workdir = Path(tmp)
         print(
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.database}, {args.workers} workers, "
             f"{args.duration} s a scenario, {args.seed} tasks",
             flush=True,
         )
-        ours = bench_quart_tasks(args, workdir)
+        targets = [servers.enter_context(quart_tasks_target(args, workdir))]
+        if args.compare and not args.smoke:
+            targets += [
+                servers.enter_context(peer_target(name, args, workdir)) for name in PEER_NAMES
+            ]
+        for target in targets:
+            warm_up(target, args)
+        # Scenario by scenario, each target in turn: what drifts on a shared machine
+        # over the minutes of a run then hits every target's figures for a scenario alike.
+        for scenario in scenarios:
+            for target in targets:
+                measure(target, scenario, args)
+        for target in targets:
+            target.run.rss_mib_per_worker = rss_mib_per_worker(target.pid)
+        ours = targets[0].run
         if args.smoke:
             failed = [r.scenario for r in ours.results if r.rps <= 0 or r.non2xx or r.errors]
             if failed:
@@ -611,11 +636,7 @@ def main() -> None:
                 )
             return
         if args.compare:
-            peers = [
-                bench_peer("flask_seed", args, workdir),
-                bench_peer("fastapi_peer", args, workdir),
-            ]
-            print_ratios(ours, peers)
+            print_ratios(ours, [target.run for target in targets[1:]])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -522,6 +523,24 @@ def _workers_args(name: str, workers: int) -> list[str]:
     return ["-w", str(workers)] if name == "flask_seed" else ["--workers", str(workers)]
 
 
+def not_2xx_summary(server_log: Path) -> str:
+    """quart-tasks' answers other than 2xx, by method, route and status, and its first errors."""
+    answers: Counter[str] = Counter()
+    errors: list[str] = []
+    for line in server_log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        status = record.get("status")
+        if isinstance(status, int) and not 200 <= status < 300:
+            answers[f"{record.get('method')} {record.get('route')} {status}"] += 1
+        elif record.get("level") in ("error", "critical") and len(errors) < 5:
+            errors.append(line[:400])
+    counted = ", ".join(f"{what}: {n}" for what, n in answers.most_common()) or "none logged"
+    return "\n".join([f"quart-tasks answers other than 2xx: {counted}", *errors])
+
+
 def print_ratios(ours: Run, peers: list[Run]) -> None:
     print("\nratios quart-tasks / peer (requests/s; p99 in ms):")
     header = f"{'scenario':<16}{'quart-tasks':>12}" + "".join(
@@ -627,6 +646,8 @@ def main() -> None:
         for target in targets:
             target.run.rss_mib_per_worker = rss_mib_per_worker(target.pid)
         ours = targets[0].run
+        if any(result.non2xx for result in ours.results):
+            print(not_2xx_summary(workdir / "quart-tasks.log"), flush=True)
         if args.smoke:
             failed = [r.scenario for r in ours.results if r.rps <= 0 or r.non2xx or r.errors]
             if failed:

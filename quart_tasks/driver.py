@@ -6,10 +6,9 @@ about 100. The statements are still SQLAlchemy's (built once, compiled once
 here for the engine's dialect); what is skipped is the session, the
 `Connection` and result layers, and the greenlet hops between them. Statements
 that stand alone run each in autocommit: a reading request's (see
-`Database.connect`), and a create without an Idempotency-Key, which is one
-statement. A change without `If-Match` and its event run in one short
-transaction (`Driver.transaction`). The pool still hands out and takes back
-the connection.
+`Database.connect`), a create without an Idempotency-Key and a change without
+`If-Match`, each one statement with its event. The pool still hands out and
+takes back the connection.
 
 A connection that fails as the database goes away is handled as SQLAlchemy
 handles it: it is discarded, with every connection the pool opened before
@@ -19,8 +18,7 @@ it, and the request answers 503 (`DatabaseUnavailable` is a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -114,20 +112,6 @@ class Driver:
         pooled.close()
         return rows
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[DriverTransaction]:
-        """Statements in one transaction on one pooled connection: committed when the
-        block ends, rolled back when it raises."""
-        pooled = await self.engine.raw_connection()
-        connection = pooled.driver_connection
-        try:
-            async with connection.transaction():  # type: ignore[union-attr]
-                yield DriverTransaction(self, connection)
-        except BaseException as error:
-            self._failed(pooled, error)
-            raise
-        pooled.close()
-
     async def fetch(
         self, connection: Any, statement: ClauseElement, values: Mapping[str, Any]
     ) -> list[Row]:
@@ -155,17 +139,6 @@ class Driver:
     async def first(self, statement: ClauseElement, values: Mapping[str, Any]) -> Row | None:
         rows = await self.rows(statement, values)
         return rows[0] if rows else None
-
-
-class DriverTransaction:
-    """The statements of one `Driver.transaction`."""
-
-    def __init__(self, driver: Driver, connection: Any) -> None:
-        self.driver = driver
-        self.connection = connection
-
-    async def rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Row]:
-        return await self.driver.fetch(self.connection, statement, values)
 
 
 def _connection_lost(error: BaseException) -> bool:

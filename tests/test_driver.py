@@ -154,41 +154,7 @@ async def test_a_statement_error_is_not_taken_for_an_outage(tmp_path: Path) -> N
     assert [tuple(row) for row in rows] == [(2,)]
 
 
-async def test_a_transaction_commits_its_statements_together_or_none(tmp_path: Path) -> None:
-    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
-        driver = reader_of(app)
-        async with driver.transaction() as transaction:
-            await transaction.rows(text("CREATE TABLE kept (n int)"), {})
-            await transaction.rows(text("INSERT INTO kept VALUES (1)"), {})
-
-        async def insert_then_fail() -> None:
-            async with driver.transaction() as transaction:
-                await transaction.rows(text("INSERT INTO kept VALUES (2)"), {})
-                await transaction.rows(text("SELECT 1 / 0"), {})
-
-        with pytest.raises(asyncpg.PostgresError):
-            await insert_then_fail()
-        pool = app_database(app).engine.pool  # type: ignore[union-attr]
-        assert pool.checkedout() == 0  # type: ignore[attr-defined]
-        rows = await asyncio.wait_for(driver.rows(text("SELECT n FROM kept"), {}), 5)
-    assert [tuple(row) for row in rows] == [(1,)], "the failed transaction left nothing"
-
-
-async def test_a_transaction_on_a_lost_connection_answers_unavailable(tmp_path: Path) -> None:
-    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
-        driver = reader_of(app)
-
-        async def end_own_connection() -> None:
-            async with driver.transaction() as transaction:
-                await transaction.rows(text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
-
-        with pytest.raises(DatabaseUnavailable):
-            await end_own_connection()
-        rows = await asyncio.wait_for(driver.rows(text("SELECT 3"), {}), 5)
-    assert [tuple(row) for row in rows] == [(3,)], "the pool started afresh"
-
-
-async def test_a_patch_without_if_match_writes_its_change_and_event_in_one_transaction(
+async def test_a_patch_without_if_match_writes_its_change_and_event_together(
     tmp_path: Path,
 ) -> None:
     async with app_on_postgres(tmp_path) as app:

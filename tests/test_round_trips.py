@@ -1,7 +1,8 @@
 """What each request costs PostgreSQL in round trips.
 
-A read runs its statements without a transaction; a create is one statement
-(the task and its event) in autocommit; other writes keep their transaction.
+A read runs its statements without a transaction; a create, and a change
+without `If-Match`, are one statement each (the task and its event) in
+autocommit; other writes keep their transaction.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def admin_on_postgres(tmp_path: Path) -> AsyncIterator[tuple[Quart, Any, d
         yield app, client, auth
 
 
-async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
+async def test_a_read_and_a_change_are_one_statement_and_a_guarded_change_a_transaction(
     tmp_path: Path,
 ) -> None:
     async with admin_on_postgres(tmp_path) as (app, client, auth):
@@ -62,14 +63,19 @@ async def test_a_read_sends_its_query_alone_and_a_write_keeps_its_transaction(
 
         with statements_sent(app) as read:
             assert (await client.get(task_url, headers=auth)).status_code == 200
-        with statements_sent(app) as written:
+        with statements_sent(app) as changed:
             patched = await client.patch(task_url, json={"done": True}, headers=auth)
             assert patched.status_code == 200
+        with statements_sent(app) as guarded:
+            headers = {**auth, "If-Match": patched.headers["ETag"]}
+            again = await client.patch(task_url, json={"done": False}, headers=headers)
+            assert again.status_code == 200
 
     assert read == ["SELECT"]
-    assert written.count("BEGIN") == 1
-    assert "UPDATE" in written
-    assert written[-1] == "COMMIT"
+    assert changed == ["WITH"], "the change and its event, in autocommit"
+    assert guarded.count("BEGIN") == 1
+    assert "UPDATE" in guarded
+    assert guarded[-1] == "COMMIT"
 
 
 async def test_a_list_page_and_its_total_are_one_statement(tmp_path: Path) -> None:
@@ -119,3 +125,32 @@ async def test_a_create_is_one_statement_and_its_event_carries_the_created_task(
     assert created.status_code == 201
     assert sent == ["WITH"]
     assert json.loads(payload) == body
+
+
+TRICKY_TITLES = ['say "hi" \\ é ✓', "tab\there\nnewline", "\x01\x1f control", "</script>&"]
+
+
+async def test_a_changes_event_carries_the_task_byte_for_byte_as_answered(tmp_path: Path) -> None:
+    """The event's JSON is rendered by PostgreSQL; it must be what `TaskOut` renders."""
+    async with admin_on_postgres(tmp_path) as (app, client, auth):
+        created = await client.post("/api/tasks", json={"title": "plain"}, headers=auth)
+        task_id = (await created.get_json())["id"]
+        answers = []
+        for title in TRICKY_TITLES:
+            response = await client.patch(
+                f"/api/tasks/{task_id}", json={"title": title, "done": True}, headers=auth
+            )
+            assert response.status_code == 200
+            answers.append(await response.get_data())
+        unchanged = await client.patch(f"/api/tasks/{task_id}", json={"done": True}, headers=auth)
+        async with app_database(app).sessionmaker() as session:  # type: ignore[misc]
+            payloads = (
+                await session.scalars(
+                    select(TaskEvent.payload)
+                    .where(TaskEvent.task_id == task_id, TaskEvent.type == "task.updated")
+                    .order_by(TaskEvent.id)
+                )
+            ).all()
+
+    assert unchanged.status_code == 200
+    assert [payload.encode() for payload in payloads] == answers, "one event per change"

@@ -22,12 +22,15 @@ from quart import current_app, has_app_context
 from sqlalchemy import (
     ARRAY,
     CTE,
+    ColumnElement,
     DateTime,
     Insert,
     Select,
     Table,
     Text,
+    Update,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -212,6 +215,62 @@ def _creations_with_events() -> Select[Any]:
     )
 
 
+def change_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
+    """On PostgreSQL, `change` (`statements.change`, its `values` with `now`) and, if it
+    changed a value, the task's `task.updated` event, in one statement: atomic in
+    autocommit, and the order lock is held from the event's insert to the commit
+    without waiting for the app's next turn.
+    """
+    return _change_with_event(change), {**values, "lock_key": ORDER_LOCK_KEY}
+
+
+@cache
+def _change_with_event(change: Update) -> Select[Any]:
+    updated = change.cte("updated")
+    # The lock is taken in the event's row, so only for a task that changed
+    # (`updated_at` moves to `now` only then), and before the event's id is drawn.
+    locked_payload = case(
+        (func.pg_advisory_xact_lock(bindparam("lock_key")).is_(None), None),
+        else_=_task_json(updated),
+    )
+    event = select(
+        literal("task.updated", EVENTS.c.type.type),
+        updated.c.id,
+        updated.c.owner_id,
+        locked_payload,
+        bindparam("now", type_=EVENTS.c.created_at.type),
+    ).where(updated.c.updated_at == bindparam("now", type_=EVENTS.c.created_at.type))
+    return select(*updated.c).add_cte(_notifying_insert(event).cte("new_event"))
+
+
+TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+"""`to_char`'s way to write what `timestamps.format_timestamp` writes for a UTC time."""
+
+
+def _task_json(task: Any) -> ColumnElement[str]:
+    """A task row's JSON, byte for byte as `TaskOut` renders it."""
+
+    def timestamp(column: Any) -> ColumnElement[str]:
+        return func.to_char(func.timezone("UTC", column), literal(TIMESTAMP_FORMAT, Text))
+
+    def text(value: str) -> ColumnElement[str]:
+        return literal(value, Text)
+
+    return (
+        text('{"id":')
+        + cast(task.c.id, Text)
+        + text(',"title":')
+        + cast(func.to_json(task.c.title), Text)
+        + text(',"done":')
+        + case((task.c.done, text("true")), else_=text("false"))
+        + text(',"created_at":"')
+        + timestamp(task.c.created_at)
+        + text('","updated_at":"')
+        + timestamp(task.c.updated_at)
+        + text('"}')
+    )
+
+
 async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
     await _record(session, "task.deleted", task_id, owner_id, None)
 
@@ -226,13 +285,6 @@ async def _record(
     values = _event_values(event_type, task_id, owner_id, task)
     await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
     note_written(session)
-
-
-def change_event(task: TaskRecord) -> tuple[Insert, dict[str, Any]]:
-    """On PostgreSQL, the insert of `task`'s `task.updated` event and its values, for a
-    transaction run outside a session; wake the broker once it commits."""
-    values = _event_values("task.updated", task.id, task.owner_id, TaskOut.model_validate(task))
-    return _insert_event(postgresql=True), values
 
 
 def _event_values(

@@ -524,7 +524,8 @@ def _workers_args(name: str, workers: int) -> list[str]:
 
 
 def not_2xx_summary(server_log: Path) -> str:
-    """quart-tasks' answers other than 2xx, by method, route and status, and its first errors."""
+    """quart-tasks' answers other than 2xx, by method, route and status, and its first
+    warnings and errors. `GET /api/tasks 401` is the script's own check that it is up."""
     answers: Counter[str] = Counter()
     errors: list[str] = []
     for line in server_log.read_text(errors="replace").splitlines():
@@ -535,7 +536,7 @@ def not_2xx_summary(server_log: Path) -> str:
         status = record.get("status")
         if isinstance(status, int) and not 200 <= status < 300:
             answers[f"{record.get('method')} {record.get('route')} {status}"] += 1
-        elif record.get("level") in ("error", "critical") and len(errors) < 5:
+        elif record.get("level") in ("warning", "error", "critical") and len(errors) < 5:
             errors.append(line[:400])
     counted = ", ".join(f"{what}: {n}" for what, n in answers.most_common()) or "none logged"
     return "\n".join([f"quart-tasks answers other than 2xx: {counted}", *errors])

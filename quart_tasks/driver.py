@@ -103,38 +103,28 @@ class Driver:
         return found
 
     async def rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Row]:
+        compiled = self.compiled(statement)
+        arguments = compiled.arguments(values)
         pooled = await self.engine.raw_connection()
         try:
-            rows = await self.fetch(pooled.driver_connection, statement, values)
+            rows: list[Row] = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
+                compiled.sql, *arguments, record_class=Row
+            )
         except BaseException as error:
-            self._failed(pooled, error)
+            if _connection_lost(error):
+                # As SQLAlchemy does on a disconnect: every connection opened
+                # before this one is as likely to be dead.
+                self.engine.pool._invalidate(pooled, error)
+                raise DatabaseUnavailable(str(error)) from error
+            if isinstance(error, asyncpg.PostgresError):  # the statement failed, not the link
+                pooled.close()
+                raise
+            # Cancelled mid-statement, or a fault in the client: the connection's
+            # protocol state is unknown, so it is not handed to anyone else.
+            pooled.invalidate(error)
             raise
         pooled.close()
         return rows
-
-    async def fetch(
-        self, connection: Any, statement: ClauseElement, values: Mapping[str, Any]
-    ) -> list[Row]:
-        """`statement`'s rows on an asyncpg connection the caller holds."""
-        compiled = self.compiled(statement)
-        rows: list[Row] = await connection.fetch(
-            compiled.sql, *compiled.arguments(values), record_class=Row
-        )
-        return rows
-
-    def _failed(self, pooled: Any, error: BaseException) -> None:
-        """Hand back or discard the connection a statement failed on; the caller re-raises."""
-        if _connection_lost(error):
-            # As SQLAlchemy does on a disconnect: every connection opened
-            # before this one is as likely to be dead.
-            self.engine.pool._invalidate(pooled, error)
-            raise DatabaseUnavailable(str(error)) from error
-        if isinstance(error, asyncpg.PostgresError):  # the statement failed, not the link
-            pooled.close()
-            return
-        # Cancelled mid-statement, or a fault in the client: the connection's
-        # protocol state is unknown, so it is not handed to anyone else.
-        pooled.invalidate(error)
 
     async def first(self, statement: ClauseElement, values: Mapping[str, Any]) -> Row | None:
         rows = await self.rows(statement, values)

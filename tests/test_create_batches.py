@@ -7,12 +7,15 @@ exist only there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
+from quart import Quart
 from sqlalchemy import text
 
 from quart_tasks.live.log import ORDER_LOCK_KEY
@@ -35,6 +38,19 @@ ON_THE_DRIVER = {
 async def stored(app: object, statement: str) -> list[tuple[object, ...]]:
     async with app_database(app).sessionmaker() as session:  # type: ignore[arg-type, misc]
         return [tuple(row) for row in await session.execute(text(statement))]
+
+
+@contextlib.asynccontextmanager
+async def order_lock_held(app: Quart) -> AsyncIterator[None]:
+    """The event log's order lock, held by another connection: batches wait on it."""
+    database_name = app_database(app).engine.url.database  # type: ignore[union-attr]
+    blocker = await asyncpg.connect(**LOCAL_POSTGRES, database=database_name)
+    await blocker.execute("SELECT pg_advisory_lock($1)", ORDER_LOCK_KEY)
+    try:
+        yield
+    finally:
+        await blocker.execute("SELECT pg_advisory_unlock($1)", ORDER_LOCK_KEY)
+        await blocker.close()
 
 
 async def test_concurrent_creates_share_statements_and_each_gets_its_own_task(
@@ -80,19 +96,12 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
     async with app_on_postgres(tmp_path) as app:
         batches = create_batches(reader_of(app))
         now = datetime.now(UTC)
-        blocker = await asyncpg.connect(
-            **LOCAL_POSTGRES, database=app_database(app).engine.url.database
-        )  # type: ignore[union-attr]
-        await blocker.execute("SELECT pg_advisory_lock($1)", ORDER_LOCK_KEY)
-        try:
+        async with order_lock_held(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))
             await asyncio.sleep(0.2)  # written, and waiting on the lock held above
             later = [asyncio.create_task(batches.create(1, t, False, now)) for t in ("b", "c", "d")]
             await asyncio.sleep(0)
             later[0].cancel()
-        finally:
-            await blocker.execute("SELECT pg_advisory_unlock($1)", ORDER_LOCK_KEY)
-            await blocker.close()
         written = [await first, await later[1], await later[2]]
         with pytest.raises(asyncio.CancelledError):
             await later[0]
@@ -106,11 +115,7 @@ async def test_a_refused_batch_is_written_again_one_by_one(tmp_path: Path) -> No
     async with app_on_postgres(tmp_path) as app:
         batches = create_batches(reader_of(app))
         now = datetime.now(UTC)
-        blocker = await asyncpg.connect(
-            **LOCAL_POSTGRES, database=app_database(app).engine.url.database
-        )  # type: ignore[union-attr]
-        await blocker.execute("SELECT pg_advisory_lock($1)", ORDER_LOCK_KEY)
-        try:
+        async with order_lock_held(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))
             await asyncio.sleep(0.2)
             owners = {"kept": 1, "orphan": 999_999, "also kept": 1}  # no user 999999
@@ -118,9 +123,6 @@ async def test_a_refused_batch_is_written_again_one_by_one(tmp_path: Path) -> No
                 t: asyncio.create_task(batches.create(o, t, False, now)) for t, o in owners.items()
             }
             await asyncio.sleep(0)
-        finally:
-            await blocker.execute("SELECT pg_advisory_unlock($1)", ORDER_LOCK_KEY)
-            await blocker.close()
         await first
         kept = [await later["kept"], await later["also kept"]]
         with pytest.raises(asyncpg.ForeignKeyViolationError):

@@ -89,75 +89,29 @@ async def record_change(session: AsyncSession, event_type: EventType, task: Task
 def creation_with_event(
     owner_id: int, title: str, done: bool, now: datetime
 ) -> tuple[Select[Any], dict[str, Any]]:
-    """On PostgreSQL, one statement that inserts a task and its `task.created` event.
-
-    The task's insert (`statements.create`) and the event's are CTEs of one
-    select, the event's row taken from the order lock as `_insert_event`'s is.
-    The task's JSON is known but for the id the insert draws, so the payload
-    is the rendered JSON with the id spliced in (see `payload_tail`). Being one
-    statement, it is atomic even in autocommit, which spares a create BEGIN
-    and COMMIT.
-    """
-    values = {
-        "owner_id": owner_id,
-        "title": title,
-        "done": done,
-        "now": now,
-        "payload_tail": payload_tail(title, done, now),
-        "lock_key": ORDER_LOCK_KEY,
-    }
-    return _creation_with_event(), values
-
-
-def payload_tail(title: str, done: bool, now: datetime) -> str:
-    """A new task's event payload after its id: `{"id":` + the id + this is its JSON."""
-    rendered = TaskOut(
-        id=0, title=title, done=done, created_at=now, updated_at=now
-    ).model_dump_json()
-    if not rendered.startswith(PAYLOAD_HEAD + "0"):
-        raise ValueError("TaskOut no longer renders its id first")
-    return rendered[len(PAYLOAD_HEAD) + 1 :]
+    """`creations_with_events` for one task."""
+    return creations_with_events([owner_id], [title], [done], [now])
 
 
 def creations_with_events(
-    owner_ids: list[int],
-    titles: list[str],
-    dones: list[bool],
-    nows: list[datetime],
-    payload_tails: list[str],
+    owner_ids: list[int], titles: list[str], dones: list[bool], nows: list[datetime]
 ) -> tuple[Select[Any], dict[str, Any]]:
-    """`creation_with_event` for several tasks at once: one statement, one commit.
+    """On PostgreSQL, one statement that inserts tasks and their `task.created` events.
 
-    Each row comes back with `position`, its place (from 1) in the lists.
+    The tasks' insert and their events' are CTEs of one select, the events'
+    rows taken from the order lock as `_insert_event`'s is and their JSON
+    rendered by PostgreSQL (`_task_json`). Being one statement, it is atomic
+    even in autocommit, which spares a create BEGIN and COMMIT. Each row comes
+    back with `position`, its place (from 1) in the lists.
     """
     values = {
         "owner_ids": owner_ids,
         "titles": titles,
         "dones": dones,
         "nows": nows,
-        "payload_tails": payload_tails,
         "lock_key": ORDER_LOCK_KEY,
     }
     return _creations_with_events(), values
-
-
-PAYLOAD_HEAD = '{"id":'
-
-
-@cache
-def _creation_with_event() -> Select[Any]:
-    new_task = statements.create().cte("new_task")
-    lock = _order_lock()
-    payload = literal(PAYLOAD_HEAD, Text) + cast(new_task.c.id, Text) + bindparam("payload_tail")
-    event = select(
-        literal("task.created", EVENTS.c.type.type),
-        new_task.c.id,
-        new_task.c.owner_id,
-        payload,
-        bindparam("now", type_=EVENTS.c.created_at.type),
-    ).select_from(new_task.join(lock, true()))
-    new_event = _notifying_insert(event).cte("new_event")
-    return select(*new_task.c).select_from(new_task.join(new_event, true()))
 
 
 @cache
@@ -168,11 +122,8 @@ def _creations_with_events() -> Select[Any]:
             bindparam("titles", type_=ARRAY(TASKS.c.title.type)),
             bindparam("dones", type_=ARRAY(TASKS.c.done.type)),
             bindparam("nows", type_=ARRAY(DateTime(timezone=True))),
-            bindparam("payload_tails", type_=ARRAY(Text)),
         )
-        .table_valued(
-            "owner_id", "title", "done", "now", "payload_tail", with_ordinality="position"
-        )
+        .table_valued("owner_id", "title", "done", "now", with_ordinality="position")
         .render_derived(name="given")
     )
     # Ids drawn here, in the given order, so that each inserted row can be
@@ -196,17 +147,16 @@ def _creations_with_events() -> Select[Any]:
         .returning(*statements.TASK_COLUMNS)
         .cte("new_task")
     )
-    payload = literal(PAYLOAD_HEAD, Text) + cast(given_task.c.id, Text) + given_task.c.payload_tail
     events = (
         select(
             literal("task.created", EVENTS.c.type.type),
-            given_task.c.id,
-            given_task.c.owner_id,
-            payload,
-            given_task.c.now,
+            new_task.c.id,
+            new_task.c.owner_id,
+            _task_json(new_task),
+            new_task.c.created_at,
         )
-        .select_from(given_task.join(_order_lock(), true()))
-        .order_by(given_task.c.position)
+        .select_from(new_task.join(_order_lock(), true()))
+        .order_by(new_task.c.id)
     )
     return (
         select(given_task.c.position, *new_task.c)
@@ -282,15 +232,7 @@ async def _record(
     owner_id: int,
     task: TaskOut | None,
 ) -> None:
-    values = _event_values(event_type, task_id, owner_id, task)
-    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
-    note_written(session)
-
-
-def _event_values(
-    event_type: EventType, task_id: int, owner_id: int, task: TaskOut | None
-) -> dict[str, Any]:
-    return {
+    values = {
         "type": event_type,
         "task_id": task_id,
         "owner_id": owner_id,
@@ -298,6 +240,8 @@ def _event_values(
         "created_at": utcnow(),
         "lock_key": ORDER_LOCK_KEY,
     }
+    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
+    note_written(session)
 
 
 def wake_local_broker() -> None:

@@ -40,7 +40,6 @@ class _Create:
     title: str
     done: bool
     now: datetime
-    payload_tail: str
     written: asyncio.Future[Row] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -57,7 +56,7 @@ class CreateBatches:
 
     async def create(self, owner_id: int, title: str, done: bool, now: datetime) -> Row:
         """A new task and its `task.created` event, committed: the task's row."""
-        create = _Create(owner_id, title, done, now, log.payload_tail(title, done, now))
+        create = _Create(owner_id, title, done, now)
         self._waiting.append(create)
         if self._writer is None:
             # Its own empty context: the writer serves many requests, not the first one's.
@@ -85,7 +84,6 @@ class CreateBatches:
             [create.title for create in batch],
             [create.done for create in batch],
             [create.now for create in batch],
-            [create.payload_tail for create in batch],
         )
         try:
             rows = await self.driver.rows(statement, values)

@@ -64,11 +64,8 @@ def fetch(*, any_owner: bool) -> Select[Any]:
 
 @cache
 def create() -> Insert:
-    """A new task of `owner_id` with `title` and `done`, created and updated `now`.
-
-    Every column is given: as a CTE (see `log.creation_with_event`) the
-    insert gets none of the table's Python-side defaults.
-    """
+    """A new task of `owner_id` with `title` and `done`, created and updated `now`
+    (SQLite; PostgreSQL's creates are `log.creations_with_events`)."""
     now = bindparam("now", type_=TASKS.c.created_at.type)
     return (
         insert(TASKS)

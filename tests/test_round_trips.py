@@ -153,3 +153,23 @@ async def test_a_changes_event_carries_the_task_byte_for_byte_as_answered(tmp_pa
 
     assert unchanged.status_code == 200
     assert [payload.encode() for payload in payloads] == answers, "one event per change"
+
+
+async def test_a_read_on_the_driver_makes_no_session(tmp_path: Path) -> None:
+    async with admin_on_postgres(tmp_path) as (app, client, auth):
+        database = app_database(app)
+        made: list[object] = []
+        sessionmaker = database.read_sessionmaker
+
+        def counting() -> Any:
+            made.append(None)
+            return sessionmaker()  # type: ignore[misc]
+
+        database.read_sessionmaker = counting  # type: ignore[assignment]
+        try:
+            read = await client.get("/api/tasks?page=1", headers=auth)
+        finally:
+            database.read_sessionmaker = sessionmaker
+
+    assert read.status_code == 200
+    assert made == [], "the page and its total went straight to the driver"

@@ -3,9 +3,9 @@
 Each server gets a fresh database (PostgreSQL by default, or a SQLite file)
 seeded with 10,000 tasks, then wrk drives the scenarios in turn and one line
 per scenario reports requests/s, p50, p99, non-2xx answers, socket errors and
-the server's RSS per worker. With --compare the Flask and FastAPI peers of
-../shared/peers are started beside it and each scenario runs against the three
-in turn, then a table of ratios quart-tasks/peer follows. See bench/README.md.
+the server's RSS per worker. With --compare each scenario also runs against the
+Flask and FastAPI peers of ../shared/peers, each started for its turn only,
+then a table of ratios quart-tasks/peer follows. See bench/README.md.
 
     .venv/bin/python bench/load.py [--compare] [--workers 2] [--duration 8]
         [--database postgres|sqlite] [--smoke]
@@ -484,31 +484,29 @@ def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Targ
             yield Target("quart-tasks", base_url, token, id_range(base_url, token), process.pid)
 
 
-@contextmanager
-def peer_target(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Target]:
-    run_script = PEERS / name / "run.sh"
-    with database(args.database, workdir, name) as url:
-        driver = "psycopg2" if name == "flask_seed" else "asyncpg"
-        if url.startswith("sqlite"):
-            driver = "aiosqlite" if name == "fastapi_peer" else ""
-        database_url = with_driver(url, driver) if driver else url
-        env = {**os.environ, "DATABASE_URL": database_url}
+@dataclass
+class Peer:
+    """A peer with its database made and seeded; it serves only while it is measured.
+
+    Up beside quart-tasks the whole run, the FastAPI peer's idle pools (up to 80
+    connections) and quart-tasks' share PostgreSQL's 100, and the last to ask is refused.
+    """
+
+    name: str
+    env: dict[str, str]
+    workdir: Path
+    workers: int
+    run: Run
+
+    @contextmanager
+    def serving(self) -> Iterator[Target]:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        # One worker first, alone, creates the table; then the real server starts.
         with running(
-            ["bash", str(run_script), str(port), *_workers_args(name, 1)],
-            env,
-            workdir,
-            workdir / f"{name}-setup.log",
-        ) as process:
-            wait_until_up(base_url, process)
-        seed(url, args.seed, owner_id=None)
-        with running(
-            ["bash", str(run_script), str(port), *_workers_args(name, args.workers)],
-            env,
-            workdir,
-            workdir / f"{name}.log",
+            ["bash", str(PEERS / self.name / "run.sh"), str(port), *self.workers_args()],
+            self.env,
+            self.workdir,
+            self.workdir / f"{self.name}-{len(self.run.results)}.log",
         ) as process:
             wait_until_up(base_url, process)
             token = str(
@@ -516,11 +514,39 @@ def peer_target(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[
                     "access_token"
                 ]
             )
-            yield Target(name, base_url, token, id_range(base_url, token), process.pid)
+            target = Target(self.name, base_url, token, id_range(base_url, token), process.pid)
+            target.run = self.run
+            yield target
+            self.run.rss_mib_per_worker = max(
+                self.run.rss_mib_per_worker, rss_mib_per_worker(process.pid)
+            )
+
+    def workers_args(self, workers: int | None = None) -> list[str]:
+        count = str(workers or self.workers)
+        return ["-w", count] if self.name == "flask_seed" else ["--workers", count]
 
 
-def _workers_args(name: str, workers: int) -> list[str]:
-    return ["-w", str(workers)] if name == "flask_seed" else ["--workers", str(workers)]
+@contextmanager
+def prepared_peer(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Peer]:
+    with database(args.database, workdir, name) as url:
+        driver = "psycopg2" if name == "flask_seed" else "asyncpg"
+        if url.startswith("sqlite"):
+            driver = "aiosqlite" if name == "fastapi_peer" else ""
+        database_url = with_driver(url, driver) if driver else url
+        peer = Peer(
+            name, {**os.environ, "DATABASE_URL": database_url}, workdir, args.workers, Run(name)
+        )
+        # One worker, alone, creates the table; the seed follows.
+        port = free_port()
+        with running(
+            ["bash", str(PEERS / name / "run.sh"), str(port), *peer.workers_args(1)],
+            peer.env,
+            workdir,
+            workdir / f"{name}-setup.log",
+        ) as process:
+            wait_until_up(f"http://127.0.0.1:{port}", process)
+        seed(url, args.seed, owner_id=None)
+        yield peer
 
 
 def not_2xx_summary(server_log: Path) -> str:
@@ -632,25 +658,26 @@ def main() -> None:
             f"{args.duration} s a scenario, {args.seed} tasks",
             flush=True,
         )
-        targets = [servers.enter_context(quart_tasks_target(args, workdir))]
-        if args.compare and not args.smoke:
-            targets += [
-                servers.enter_context(peer_target(name, args, workdir)) for name in PEER_NAMES
-            ]
-        for target in targets:
-            warm_up(target, args)
-        # Scenario by scenario, each target in turn: what drifts on a shared machine
-        # over the minutes of a run then hits every target's figures for a scenario alike.
+        ours = servers.enter_context(quart_tasks_target(args, workdir))
+        peers = (
+            [servers.enter_context(prepared_peer(name, args, workdir)) for name in PEER_NAMES]
+            if args.compare and not args.smoke
+            else []
+        )
+        warm_up(ours, args)
+        # Scenario by scenario, each server in turn: what drifts on a shared machine over
+        # the minutes of a run then hits every server's figures for a scenario alike.
         for scenario in scenarios:
-            for target in targets:
-                measure(target, scenario, args)
-        for target in targets:
-            target.run.rss_mib_per_worker = rss_mib_per_worker(target.pid)
-        ours = targets[0].run
-        if any(result.non2xx for result in ours.results):
+            measure(ours, scenario, args)
+            for peer in peers:
+                with peer.serving() as target:
+                    warm_up(target, args)
+                    measure(target, scenario, args)
+        ours.run.rss_mib_per_worker = rss_mib_per_worker(ours.pid)
+        if any(result.non2xx for result in ours.run.results):
             print(not_2xx_summary(workdir / "quart-tasks.log"), flush=True)
         if args.smoke:
-            failed = [r.scenario for r in ours.results if r.rps <= 0 or r.non2xx or r.errors]
+            failed = [r.scenario for r in ours.run.results if r.rps <= 0 or r.non2xx or r.errors]
             if failed:
                 sys.exit(
                     f"smoke run failed in {failed}; server log:\n"
@@ -658,7 +685,7 @@ def main() -> None:
                 )
             return
         if args.compare:
-            print_ratios(ours, [target.run for target in targets[1:]])
+            print_ratios(ours.run, [peer.run for peer in peers])
 
 
 if __name__ == "__main__":

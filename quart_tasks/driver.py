@@ -18,6 +18,7 @@ it, and the request answers 503 (`DatabaseUnavailable` is a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -110,6 +111,12 @@ class Driver:
             rows: list[Row] = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
                 compiled.sql, *arguments, record_class=Row
             )
+        except asyncio.CancelledError:
+            # Most often its client has gone. asyncpg has asked the server to stop
+            # the statement, and makes the connection's next statement wait until
+            # it has: the connection is sound, and opening a new one costs far more.
+            pooled.close()
+            raise
         except BaseException as error:
             if _connection_lost(error):
                 # As SQLAlchemy does on a disconnect: every connection opened
@@ -119,8 +126,8 @@ class Driver:
             if isinstance(error, asyncpg.PostgresError):  # the statement failed, not the link
                 pooled.close()
                 raise
-            # Cancelled mid-statement, or a fault in the client: the connection's
-            # protocol state is unknown, so it is not handed to anyone else.
+            # A fault in the client: the connection's protocol state is unknown,
+            # so it is not handed to anyone else.
             pooled.invalidate(error)
             raise
         pooled.close()

@@ -370,11 +370,17 @@ class Target:
         }
 
 
+def checkpoint(args: argparse.Namespace) -> None:
+    """Before each measurement, so that the previous server's writes are not billed to the
+    next. Done before a peer starts: serving, the FastAPI peer's pools and quart-tasks'
+    hold all of PostgreSQL's 100 connections."""
+    if args.database == "postgres":
+        asyncio.run(_postgres("CHECKPOINT"))
+
+
 def measure(target: Target, scenario: tuple[str, int, str], args: argparse.Namespace) -> None:
     """One scenario against one target: its line printed, its result kept in `target.run`."""
     name, all_connections, script = scenario
-    if args.database == "postgres":
-        asyncio.run(_postgres("CHECKPOINT"))  # the previous target's writes are not billed here
     connections = max(1, all_connections // args.connection_divisor)
     pid = target.pid
     server_before, database_before = cpu_seconds(process_tree(pid)), cpu_seconds(postgres())
@@ -488,8 +494,9 @@ def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Targ
 class Peer:
     """A peer with its database made and seeded; it serves only while it is measured.
 
-    Up beside quart-tasks the whole run, the FastAPI peer's idle pools (up to 80
-    connections) and quart-tasks' share PostgreSQL's 100, and the last to ask is refused.
+    Up beside quart-tasks the whole run, the FastAPI peer's pools (up to 80 connections,
+    held once opened) and quart-tasks' (20) take all of PostgreSQL's 100, and whoever
+    asks next is refused.
     """
 
     name: str
@@ -668,8 +675,10 @@ def main() -> None:
         # Scenario by scenario, each server in turn: what drifts on a shared machine over
         # the minutes of a run then hits every server's figures for a scenario alike.
         for scenario in scenarios:
+            checkpoint(args)
             measure(ours, scenario, args)
             for peer in peers:
+                checkpoint(args)
                 with peer.serving() as target:
                     warm_up(target, args)
                     measure(target, scenario, args)

@@ -19,14 +19,15 @@ from .conftest import app_database
 
 
 @contextmanager
-def statements_run(app: Quart) -> Iterator[list[tuple[str, Any]]]:
-    """Each statement sent while the block runs, with its parameters, in order."""
+def statements_run(app: Quart, type_lookups: bool = False) -> Iterator[list[tuple[str, Any]]]:
+    """Each statement sent while the block runs, with its parameters, in order; asyncpg's
+    type lookups too if `type_lookups`."""
     engine = app_database(app).engine.sync_engine  # type: ignore[union-attr]
     pool = engine.pool
     sent: list[tuple[str, Any]] = []
 
     def log(record: Any) -> None:
-        if not _asyncpg_type_lookup(record.query):
+        if type_lookups or not asyncpg_type_lookup(record.query):
             sent.append((record.query, record.args))
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -53,7 +54,7 @@ def statements_run(app: Quart) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", on_execute)
 
 
-def _asyncpg_type_lookup(statement: str) -> bool:
+def asyncpg_type_lookup(statement: str) -> bool:
     """asyncpg's own statements that learn an array type's codec: once per connection and type."""
     words = " ".join(statement.split())
     return words.startswith("WITH RECURSIVE typeinfo_tree") or "set_config('jit'" in words

@@ -105,10 +105,10 @@ def creations_with_events(
     back with `position`, its place (from 1) in the lists.
     """
     values = {
-        "owner_ids": owner_ids,
+        "owner_ids": [str(owner_id) for owner_id in owner_ids],
         "titles": titles,
-        "dones": dones,
-        "nows": nows,
+        "dones": ["true" if done else "false" for done in dones],
+        "nows": [now.isoformat() for now in nows],
         "lock_key": ORDER_LOCK_KEY,
     }
     return _creations_with_events(), values
@@ -116,12 +116,16 @@ def creations_with_events(
 
 @cache
 def _creations_with_events() -> Select[Any]:
+    # Every list goes as text[] and is cast here: asyncpg knows text[] at once,
+    # but before its first use of bigint[], boolean[] or timestamptz[] on a
+    # connection it queries the server's catalog for the type, some 10 ms; on
+    # a fresh pool, a burst of creates met it once per connection in turn.
     given = (
         func.unnest(
-            bindparam("owner_ids", type_=ARRAY(TASKS.c.owner_id.type)),
-            bindparam("titles", type_=ARRAY(TASKS.c.title.type)),
-            bindparam("dones", type_=ARRAY(TASKS.c.done.type)),
-            bindparam("nows", type_=ARRAY(DateTime(timezone=True))),
+            bindparam("owner_ids", type_=ARRAY(Text)),
+            bindparam("titles", type_=ARRAY(Text)),
+            bindparam("dones", type_=ARRAY(Text)),
+            bindparam("nows", type_=ARRAY(Text)),
         )
         .table_valued("owner_id", "title", "done", "now", with_ordinality="position")
         .render_derived(name="given")
@@ -129,7 +133,14 @@ def _creations_with_events() -> Select[Any]:
     # Ids drawn here, in the given order, so that each inserted row can be
     # matched to its place: RETURNING cannot return the ordinality.
     task_id = func.nextval(literal_column(f"'{TASK_ID_SEQUENCE}'::regclass"))
-    given_task = select(task_id.label("id"), *given.c).cte("given_task")
+    given_task = select(
+        task_id.label("id"),
+        cast(given.c.owner_id, TASKS.c.owner_id.type).label("owner_id"),
+        given.c.title,
+        cast(given.c.done, TASKS.c.done.type).label("done"),
+        cast(given.c.now, DateTime(timezone=True)).label("now"),
+        given.c.position,
+    ).cte("given_task")
     new_task = (
         insert(TASKS)
         .from_select(

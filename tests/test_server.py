@@ -1,6 +1,9 @@
 """The API over real HTTP, served by Hypercorn through `quart-tasks serve`."""
 
+import asyncio
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,6 +28,49 @@ async def test_login_create_and_list_over_http(live_server: str) -> None:
         assert listed.status_code == 200
         assert task in listed.json()["items"]
         assert listed.headers["X-Request-ID"]
+
+
+async def _open(live_server: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    address = urlsplit(live_server)
+    assert address.hostname is not None
+    assert address.port is not None
+    return await asyncio.open_connection(address.hostname, address.port)
+
+
+def _post_head(length: int) -> bytes:
+    return (
+        b"POST /api/tasks HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % length
+    )
+
+
+async def test_a_client_still_sending_a_large_body_reads_the_413(live_server: str) -> None:
+    """Closed at once with the body still arriving, the socket would be reset, and the
+    client would lose the answer with it."""
+    reader, writer = await _open(live_server)
+    body = b"x" * (8 * 1024 * 1024)
+    try:
+        writer.write(_post_head(len(body)))
+        writer.write(body)
+        await asyncio.wait_for(writer.drain(), 10)
+        answer = await asyncio.wait_for(reader.read(), 10)  # to the server's close
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"payload_too_large" in answer
+
+
+async def test_a_client_that_never_finishes_its_body_is_closed_soon(live_server: str) -> None:
+    reader, writer = await _open(live_server)
+    started = time.monotonic()
+    try:
+        writer.write(_post_head(8 * 1024 * 1024) + b"x" * 65536)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 15)  # the rest never comes
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert time.monotonic() - started < 10
 
 
 def test_hypercorn_serves_asgi_app_from_the_checkout(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import delete, event
 
-from quart_tasks.auth.session_cache import SessionCache
+from quart_tasks.auth.session_cache import RENEWAL_RETRY_SECONDS, SessionCache
 from quart_tasks.models import User
 
 from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
@@ -113,6 +113,24 @@ def test_an_entry_past_half_its_life_is_renewed_by_one_caller_while_the_rest_use
 
     cache.put(1, "a", "v2")
     clock.now += 4.5  # past the first entry's end, in the first half of the renewed one's
+    assert cache.get(1, "a") == "v2"
+
+
+def test_a_renewer_that_never_answers_hands_the_renewal_on() -> None:
+    """Its check failed (the database was away a moment), or its client left: without
+    a second renewer the entry would lapse, and every request of that moment miss."""
+    clock = Clock()
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=clock)
+    cache.put(1, "a", "v1")
+    clock.now += 6
+    assert cache.get(1, "a") is None  # the first renewer, who never puts
+    clock.now += RENEWAL_RETRY_SECONDS / 2
+    assert cache.get(1, "a") == "v1", "its claim still holds"
+    clock.now += RENEWAL_RETRY_SECONDS
+    assert cache.get(1, "a") is None, "a second caller renews it"
+    assert cache.get(1, "a") == "v1"
+    cache.put(1, "a", "v2")
+    clock.now += 4.5
     assert cache.get(1, "a") == "v2"
 
 

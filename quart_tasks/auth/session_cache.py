@@ -11,7 +11,10 @@ An entry past half its life is renewed by the next request that asks for it,
 which checks the database as on a miss, while every other request goes on
 using the entry until it expires. Under steady traffic an entry never lapses:
 were it left to expire, every request of that moment would miss together
-(hundreds, at 512 connections) and queue behind one another's checks.
+(hundreds, at 512 connections) and queue behind one another's checks. A
+renewer that does not come back with an answer (its check failed, or its
+client left) hands the renewal on to the next request after
+`RENEWAL_RETRY_SECONDS`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from quart import current_app
 
 Value = TypeVar("Value")
 MAX_ENTRIES = 10_000
+RENEWAL_RETRY_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -33,7 +37,7 @@ class _Entry(Generic[Value]):
     value: Value
     expires: float
     renew_from: float
-    renewing: bool = False
+    renewal_claimed: float | None = None
 
 
 class SessionCache(Generic[Value]):
@@ -62,8 +66,10 @@ class SessionCache(Generic[Value]):
         if entry.expires <= now:
             del self._entries[key]
             return None
-        if now >= entry.renew_from and not entry.renewing:
-            entry.renewing = True
+        if now >= entry.renew_from and (
+            entry.renewal_claimed is None or now - entry.renewal_claimed >= RENEWAL_RETRY_SECONDS
+        ):
+            entry.renewal_claimed = now
             return None
         return entry.value
 

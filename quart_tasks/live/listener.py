@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import make_url
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from .log import CHANNEL
 
@@ -17,6 +18,18 @@ logger = logging.getLogger(__name__)
 FIRST_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 10.0
 CHECK_EVERY = 5.0
+DIALECT_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def listener_connect_args(database_url: str, connect_timeout: float) -> dict[str, Any]:
+    """asyncpg's arguments for `database_url`, as SQLAlchemy's dialect reads it for the
+    pool's connections, query options included (`ssl`, a socket directory as `host`),
+    less the options that are the dialect's own."""
+    dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+    _, options = dialect.create_connect_args(make_url(database_url))  # type: ignore[no-untyped-call]
+    for dialect_option in DIALECT_OPTIONS:
+        options.pop(dialect_option, None)
+    return {**options, "timeout": connect_timeout}
 
 
 def postgres_listener(
@@ -27,15 +40,7 @@ def postgres_listener(
     It reconnects by itself with a growing delay, and wakes once after each
     (re)connection so that the broker back-fills what it missed meanwhile.
     """
-    url = make_url(database_url)
-    connect_args = {
-        "host": url.host,
-        "port": url.port,
-        "user": url.username,
-        "password": url.password,
-        "database": url.database,
-        "timeout": connect_timeout,
-    }
+    connect_args = listener_connect_args(database_url, connect_timeout)
 
     async def listen(wake: Callable[[], None]) -> None:
         delay = FIRST_RETRY_DELAY

@@ -356,10 +356,7 @@ class Target:
     token: str
     id_range: tuple[int, int]
     pid: int
-    run: Run = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.run = Run(self.name)
+    run: Run
 
     @property
     def wrk_env(self) -> dict[str, str]:
@@ -487,7 +484,14 @@ def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Targ
                     "access_token"
                 ]
             )
-            yield Target("quart-tasks", base_url, token, id_range(base_url, token), process.pid)
+            yield Target(
+                "quart-tasks",
+                base_url,
+                token,
+                id_range(base_url, token),
+                process.pid,
+                Run("quart-tasks"),
+            )
 
 
 @dataclass
@@ -521,9 +525,9 @@ class Peer:
                     "access_token"
                 ]
             )
-            target = Target(self.name, base_url, token, id_range(base_url, token), process.pid)
-            target.run = self.run
-            yield target
+            yield Target(
+                self.name, base_url, token, id_range(base_url, token), process.pid, self.run
+            )
             self.run.rss_mib_per_worker = max(
                 self.run.rss_mib_per_worker, rss_mib_per_worker(process.pid)
             )

@@ -111,19 +111,17 @@ class Driver:
             rows: list[Row] = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
                 compiled.sql, *arguments, record_class=Row
             )
-        except asyncio.CancelledError:
-            # Most often its client has gone. asyncpg has asked the server to stop
-            # the statement, and makes the connection's next statement wait until
-            # it has: the connection is sound, and opening a new one costs far more.
-            pooled.close()
-            raise
         except BaseException as error:
             if _connection_lost(error):
                 # As SQLAlchemy does on a disconnect: every connection opened
                 # before this one is as likely to be dead.
                 self.engine.pool._invalidate(pooled, error)
                 raise DatabaseUnavailable(str(error)) from error
-            if isinstance(error, asyncpg.PostgresError):  # the statement failed, not the link
+            if isinstance(error, asyncpg.PostgresError | asyncio.CancelledError):
+                # The statement failed, not the link; or it was cancelled, most often
+                # because its client has gone, and asyncpg has asked the server to
+                # stop it and makes the connection's next statement wait until it
+                # has. Either way the connection is sound, and a new one costs more.
                 pooled.close()
                 raise
             # A fault in the client: the connection's protocol state is unknown,

@@ -194,13 +194,14 @@ def _change_with_event(change: Update) -> Select[Any]:
         (func.pg_advisory_xact_lock(bindparam("lock_key")).is_(None), None),
         else_=_task_json(updated),
     )
+    now = bindparam("now", type_=EVENTS.c.created_at.type)
     event = select(
         literal("task.updated", EVENTS.c.type.type),
         updated.c.id,
         updated.c.owner_id,
         locked_payload,
-        bindparam("now", type_=EVENTS.c.created_at.type),
-    ).where(updated.c.updated_at == bindparam("now", type_=EVENTS.c.created_at.type))
+        now,
+    ).where(updated.c.updated_at == now)
     return select(*updated.c).add_cte(_notifying_insert(event).cte("new_event"))
 
 

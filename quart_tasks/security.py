@@ -114,17 +114,15 @@ def query_token(args: Mapping[str, str]) -> str | None:
 async def principal_for(token: str) -> Principal:
     """The caller that `token` stands for, or 401: bad token, ended session, removed user."""
     claims = decode_access_token(token)
-    cache = session_cache()
-    known = cache.get(claims.user_id, claims.family_id)
-    if isinstance(known, Principal):
-        return replace(known, token_id=claims.token_id)
-    user = await session_user(db_session(), claims.user_id, claims.family_id)
-    if user is None:
-        cache.forget(claims.user_id, claims.family_id)  # a renewal found it gone
+
+    async def check() -> Principal | None:
+        user = await session_user(db_session(), claims.user_id, claims.family_id)
+        return None if user is None else Principal.of(user, claims.family_id, claims.token_id)
+
+    known = await session_cache().value(claims.user_id, claims.family_id, check)
+    if not isinstance(known, Principal):
         raise unauthorized("Session ended or user removed", invalid_token=True)
-    principal = Principal.of(user, claims.family_id, claims.token_id)
-    cache.put(claims.user_id, claims.family_id, principal)
-    return principal
+    return replace(known, token_id=claims.token_id)
 
 
 async def authenticate() -> None:

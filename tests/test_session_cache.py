@@ -187,3 +187,102 @@ async def test_a_renewal_that_finds_the_user_gone_ends_the_entry_at_once(tmp_pat
 
         assert (await client.get("/api/tasks", headers=auth)).status_code == 401
         assert (await client.get("/api/tasks", headers=auth)).status_code == 401
+
+
+async def test_requests_that_miss_together_check_the_session_once(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path, AUTH_CACHE_SECONDS=60)) as app:
+        clock = app_clock(app)
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        assert (await client.get("/api/tasks", headers=auth)).status_code == 200
+        clock.now += 61  # the entry has ended: every request misses
+
+        with session_queries(app) as seen:
+            responses = await asyncio.gather(
+                *(client.get("/api/tasks", headers=auth) for _ in range(20))
+            )
+
+        assert [response.status_code for response in responses] == [200] * 20
+        assert len(seen) == 1
+
+
+class HeldCheck:
+    """A session check that answers when the test says, counting how often it ran."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.release = asyncio.Event()
+        self.outcome: str | BaseException = "v2"
+
+    async def __call__(self) -> str | None:
+        self.runs += 1
+        await self.release.wait()
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+async def started(*coroutines: Any) -> list[asyncio.Task[Any]]:
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    await asyncio.sleep(0.01)  # each has missed, and checks or waits
+    return tasks
+
+
+async def test_an_entry_that_ends_while_its_renewal_is_under_way_waits_for_it() -> None:
+    clock = Clock()
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=clock)
+    cache.put(1, "a", "v1")
+    check = HeldCheck()
+    clock.now += 6
+    (renewer,) = await started(cache.value(1, "a", check))
+    clock.now += 5  # the entry ends before the renewal answers
+
+    waiting = await started(*(cache.value(1, "a", check) for _ in range(3)))
+    check.release.set()
+
+    assert await asyncio.gather(renewer, *waiting) == ["v2"] * 4
+    assert check.runs == 1
+    assert cache.get(1, "a") == "v2"
+
+
+@pytest.mark.parametrize("ending", ["fails", "is cancelled"])
+async def test_a_check_that_ends_without_an_answer_leaves_the_waiters_to_ask_once_more(
+    ending: str,
+) -> None:
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=Clock())
+    first = HeldCheck()
+    first.outcome = OSError("the database went away")
+    (leader,) = await started(cache.value(1, "a", first))
+    second = HeldCheck()
+    waiting = await started(*(cache.value(1, "a", second) for _ in range(3)))
+
+    if ending == "fails":
+        first.release.set()
+        with pytest.raises(OSError, match="went away"):
+            await leader
+    else:
+        leader.cancel()
+    await asyncio.sleep(0.01)
+    second.release.set()
+
+    assert await asyncio.gather(*waiting) == ["v2"] * 3
+    assert second.runs == 1
+
+
+async def test_a_session_forgotten_while_checked_is_not_remembered_after() -> None:
+    """A logout in this process while a check of its session is under way."""
+    cache: SessionCache[str] = SessionCache(seconds=10, clock=Clock())
+    before = HeldCheck()
+    (under_way,) = await started(cache.value(1, "a", before))
+    cache.forget(1, "a")
+    after = HeldCheck()
+    after.outcome = None  # type: ignore[assignment]
+    (asked_after,) = await started(cache.value(1, "a", after))
+
+    before.release.set()
+    after.release.set()
+
+    assert await under_way == "v2"  # it asked before the logout
+    assert await asked_after is None, "a request after the logout asks for itself"
+    assert (before.runs, after.runs) == (1, 1)
+    assert cache.get(1, "a") is None

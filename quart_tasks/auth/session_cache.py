@@ -15,13 +15,22 @@ were it left to expire, every request of that moment would miss together
 renewer that does not come back with an answer (its check failed, or its
 client left) hands the renewal on to the next request after
 `RENEWAL_RETRY_SECONDS`.
+
+A request that misses while a check of the same session is under way waits
+for that check's answer instead of asking again (`SessionCache.value`). Under
+load a renewal waits its turn for a pooled connection behind every request
+queued before it; at 512 connections that can outlast the entry, and every
+request of the moment then ran the same check (a second query each, on the
+slower session path), which halved the worker's throughput for a second or
+more while its queue, and so the wait for the next renewal, grew.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -30,6 +39,8 @@ from quart import current_app
 Value = TypeVar("Value")
 MAX_ENTRIES = 10_000
 RENEWAL_RETRY_SECONDS = 1.0
+_NO_ANSWER = object()
+"""What a check that failed or was cancelled hands those waiting on it: ask again."""
 
 
 @dataclass(slots=True)
@@ -51,6 +62,51 @@ class SessionCache(Generic[Value]):
         self.max_entries = max_entries
         self.clock = clock
         self._entries: OrderedDict[tuple[int, str], _Entry[Value]] = OrderedDict()
+        self._checks: dict[tuple[int, str], asyncio.Future[object]] = {}
+
+    async def value(
+        self, user_id: int, family_id: str, check: Callable[[], Awaitable[Value | None]]
+    ) -> Value | None:
+        """The remembered value, or else what `check` finds (None: the session is gone).
+
+        One check of a session runs at a time: whoever misses meanwhile waits
+        for its answer. A check that ends without one (an error, a client that
+        left) leaves each of them to ask again, one at a time as well.
+        """
+        if self.seconds <= 0:
+            return await check()
+        key = (user_id, family_id)
+        while True:
+            value = self.get(user_id, family_id)
+            if value is not None:
+                return value
+            under_way = self._checks.get(key)
+            if under_way is None:
+                return await self._check(key, check)
+            answer = await asyncio.shield(under_way)
+            if answer is not _NO_ANSWER:
+                return answer  # type: ignore[return-value]
+
+    async def _check(
+        self, key: tuple[int, str], check: Callable[[], Awaitable[Value | None]]
+    ) -> Value | None:
+        flight: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._checks[key] = flight
+        answer: object = _NO_ANSWER
+        try:
+            value = await check()
+            answer = value
+            # Unless the session was forgotten (revoked) while the check ran.
+            if self._checks.get(key) is flight:
+                if value is None:
+                    self.forget(*key)
+                else:
+                    self.put(*key, value)
+            return value
+        finally:
+            if self._checks.get(key) is flight:
+                del self._checks[key]
+            flight.set_result(answer)
 
     def get(self, user_id: int, family_id: str) -> Value | None:
         """The remembered value, or None: check the database, then `put` what it says.
@@ -84,10 +140,13 @@ class SessionCache(Generic[Value]):
 
     def forget(self, user_id: int, family_id: str) -> None:
         self._entries.pop((user_id, family_id), None)
+        self._checks.pop((user_id, family_id), None)
 
     def forget_family(self, family_id: str) -> None:
         for key in [key for key in self._entries if key[1] == family_id]:
             del self._entries[key]
+        for key in [key for key in self._checks if key[1] == family_id]:
+            del self._checks[key]
 
 
 def session_cache() -> SessionCache[object]:

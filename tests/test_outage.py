@@ -25,7 +25,7 @@ from .conftest import ADMIN, bearer, reset_schema, serving, settings_for_test
 from .live import all_tasks, postgres_database, postgres_up, served, two_workers
 from .support import require
 
-pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 

@@ -14,7 +14,7 @@ import pytest
 from .conftest import ADMIN
 from .live import fresh_database_url, served, wait_for_workers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # its p99 bound assumes a quiet machine
 
 IDLE_CONNECTIONS = 500
 STALLED_CONNECTIONS = 100

@@ -36,6 +36,8 @@ from quart_tasks.supervisor import (
 from .conftest import ADMIN
 from .live import all_tasks, fresh_database_url, served, two_workers, wait_for_workers, worker_pids
 
+pytestmark = pytest.mark.alone  # times worker processes: restarts, reloads, a burst's split
+
 CLIENTS = 8
 KILL_EVERY = 1.0
 KILLING_FOR = 10.0

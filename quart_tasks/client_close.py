@@ -25,23 +25,16 @@ in turn, and is closed after `LINGER_SECONDS` at most.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import h11
 import hypercorn.asyncio.run
 from hypercorn.asyncio.tcp_server import TCPServer
-
-from .keep_alive import IdleTimer
 
 LINGER_SECONDS = 2.0
 
 
 class PromptlyClosingTCPServer(TCPServer):
     _linger: asyncio.TimerHandle | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.idle_task = IdleTimer(self)  # type: ignore[assignment]
 
     async def _read_data(self) -> None:
         await super()._read_data()

@@ -212,7 +212,7 @@ class HeldCheck:
     def __init__(self) -> None:
         self.runs = 0
         self.release = asyncio.Event()
-        self.outcome: str | BaseException = "v2"
+        self.outcome: str | BaseException | None = "v2"
 
     async def __call__(self) -> str | None:
         self.runs += 1
@@ -276,7 +276,7 @@ async def test_a_session_forgotten_while_checked_is_not_remembered_after() -> No
     (under_way,) = await started(cache.value(1, "a", before))
     cache.forget(1, "a")
     after = HeldCheck()
-    after.outcome = None  # type: ignore[assignment]
+    after.outcome = None
     (asked_after,) = await started(cache.value(1, "a", after))
 
     before.release.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 
 from quart import Quart, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, MetaData, event, make_url
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -120,6 +121,19 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    # A statement cancelled with its request (a client that hung up) keeps its
+    # connection: aiosqlite runs it to the end on the connection's own thread, and
+    # what comes next queues behind it. By default SQLAlchemy would invalidate the
+    # connection and leave the statement's cursor open; while anything still holds
+    # that cursor (the cancelled task's traceback does), SQLite cannot close the
+    # connection, so its transaction and write lock outlive it, and every later
+    # write waits out the busy timeout and fails until the garbage collector frees
+    # the cursor. Kept, the cursor is closed and the session rolls back as usual.
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def on_error(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, asyncio.CancelledError):
+            context.is_disconnect = False
 
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from quart import Quart
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks import config as settings
 from quart_tasks.database import Database, best_effort, create_engine
@@ -124,3 +127,51 @@ async def test_a_bug_in_housekeeping_is_not_swallowed() -> None:
     with pytest.raises(ZeroDivisionError):
         async with best_effort(RecordingSession(), "divide"):  # type: ignore[arg-type]
             _ = 1 / 0
+
+
+async def test_a_cancelled_sqlite_statement_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """A request cancelled mid-statement (its client gone) inside a write must
+    not leave the write lock held for every later write to wait on."""
+    engine = create_engine(
+        settings.TestingConfig(
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}", SQLITE_BUSY_TIMEOUT_MS=200
+        ).as_mapping()
+    )
+    entered, release = threading.Event(), threading.Event()
+
+    def held_on_the_connections_thread() -> int:
+        entered.set()
+        release.wait(5)
+        return 1
+
+    async def write_then_wait() -> None:
+        async with AsyncSession(engine) as session:
+            await session.execute(text("INSERT INTO notes (body) VALUES ('never committed')"))
+            await session.execute(text("SELECT held()"))
+            await session.commit()
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE notes (body TEXT)"))
+            raw = await connection.get_raw_connection()
+            await raw.driver_connection.create_function(  # type: ignore[union-attr]
+                "held", 0, held_on_the_connections_thread
+            )
+        cancelled = asyncio.create_task(write_then_wait())
+        assert await asyncio.to_thread(entered.wait, 5)
+        cancelled.cancel()
+        release.set()
+        # Its traceback is kept, as a reference cycle keeps it until a collection.
+        with pytest.raises(asyncio.CancelledError) as kept:
+            await cancelled
+
+        async with AsyncSession(engine) as session:
+            await session.execute(text("INSERT INTO notes (body) VALUES ('written')"))
+            await session.commit()
+            bodies = (await session.execute(text("SELECT body FROM notes"))).scalars().all()
+    finally:
+        release.set()
+        await engine.dispose()
+
+    assert bodies == ["written"]
+    assert kept.value.__traceback__ is not None

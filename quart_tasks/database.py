@@ -122,14 +122,11 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    # A statement cancelled with its request (a client that hung up) keeps its
-    # connection: aiosqlite runs it to the end on the connection's own thread, and
-    # what comes next queues behind it. By default SQLAlchemy would invalidate the
-    # connection and leave the statement's cursor open; while anything still holds
-    # that cursor (the cancelled task's traceback does), SQLite cannot close the
-    # connection, so its transaction and write lock outlive it, and every later
-    # write waits out the busy timeout and fails until the garbage collector frees
-    # the cursor. Kept, the cursor is closed and the session rolls back as usual.
+    # A statement cancelled with its request keeps its connection: aiosqlite runs it
+    # to the end on the connection's thread, and what comes next queues behind it.
+    # Invalidating (SQLAlchemy's default) leaves the cursor open, and while the
+    # cancelled task's traceback holds it SQLite cannot close the connection: its
+    # write lock outlives it and later writes wait out the busy timeout and fail.
     @event.listens_for(engine.sync_engine, "handle_error")
     def on_error(context: ExceptionContext) -> None:
         if isinstance(context.original_exception, asyncio.CancelledError):

@@ -127,9 +127,15 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -
     # Invalidating (SQLAlchemy's default) leaves the cursor open, and while the
     # cancelled task's traceback holds it SQLite cannot close the connection: its
     # write lock outlives it and later writes wait out the busy timeout and fail.
+    # A cancelled commit or rollback (no statement) is still invalidated: no cursor
+    # is open then, and invalidating is what hands the connection back to the pool,
+    # as nothing after the cancellation would.
     @event.listens_for(engine.sync_engine, "handle_error")
     def on_error(context: ExceptionContext) -> None:
-        if isinstance(context.original_exception, asyncio.CancelledError):
+        if (
+            isinstance(context.original_exception, asyncio.CancelledError)
+            and context.statement is not None
+        ):
             context.is_disconnect = False
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from quart import Quart
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from quart_tasks import config as settings
 from quart_tasks.database import Database, best_effort, create_engine
@@ -129,38 +132,60 @@ async def test_a_bug_in_housekeeping_is_not_swallowed() -> None:
             _ = 1 / 0
 
 
+class HeldThread:
+    """Holds a SQLite connection's own thread inside `SELECT held()` until released,
+    so that whatever the test queues behind it is waiting when the test cancels it."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.driver_connection: Any = None
+
+    def held(self) -> int:
+        self.entered.set()
+        self.release.wait(5)
+        return 1
+
+    async def reached(self) -> bool:
+        return await asyncio.to_thread(self.entered.wait, 5)
+
+
+@contextlib.asynccontextmanager
+async def sqlite_notes(
+    tmp_path: Path, **config: Any
+) -> AsyncIterator[tuple[AsyncEngine, HeldThread]]:
+    """A SQLite file engine with a `notes` table, and its one connection's `HeldThread`."""
+    engine = create_engine(
+        settings.TestingConfig(
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}", **config
+        ).as_mapping()
+    )
+    thread = HeldThread()
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE notes (body TEXT)"))
+            thread.driver_connection = (await connection.get_raw_connection()).driver_connection
+            await thread.driver_connection.create_function("held", 0, thread.held)
+        yield engine, thread
+    finally:
+        thread.release.set()
+        await engine.dispose()
+
+
 async def test_a_cancelled_sqlite_statement_leaves_no_lock_behind(tmp_path: Path) -> None:
     """A request cancelled mid-statement (its client gone) inside a write must
     not leave the write lock held for every later write to wait on."""
-    engine = create_engine(
-        settings.TestingConfig(
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}", SQLITE_BUSY_TIMEOUT_MS=200
-        ).as_mapping()
-    )
-    entered, release = threading.Event(), threading.Event()
 
-    def held_on_the_connections_thread() -> int:
-        entered.set()
-        release.wait(5)
-        return 1
-
-    async def write_then_wait() -> None:
+    async def write_then_wait(engine: AsyncEngine) -> None:
         async with AsyncSession(engine) as session:
             await session.execute(text("INSERT INTO notes (body) VALUES ('never committed')"))
             await session.execute(text("SELECT held()"))
             await session.commit()
 
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text("CREATE TABLE notes (body TEXT)"))
-            raw = await connection.get_raw_connection()
-            await raw.driver_connection.create_function(  # type: ignore[union-attr]
-                "held", 0, held_on_the_connections_thread
-            )
-        cancelled = asyncio.create_task(write_then_wait())
-        assert await asyncio.to_thread(entered.wait, 5)
+    async with sqlite_notes(tmp_path, SQLITE_BUSY_TIMEOUT_MS=200) as (engine, thread):
+        cancelled = asyncio.create_task(write_then_wait(engine))
+        assert await thread.reached()
         cancelled.cancel()
-        release.set()
+        thread.release.set()
         # Its traceback is kept, as a reference cycle keeps it until a collection.
         with pytest.raises(asyncio.CancelledError) as kept:
             await cancelled
@@ -169,9 +194,41 @@ async def test_a_cancelled_sqlite_statement_leaves_no_lock_behind(tmp_path: Path
             await session.execute(text("INSERT INTO notes (body) VALUES ('written')"))
             await session.commit()
             bodies = (await session.execute(text("SELECT body FROM notes"))).scalars().all()
-    finally:
-        release.set()
-        await engine.dispose()
 
     assert bodies == ["written"]
     assert kept.value.__traceback__ is not None
+
+
+@pytest.mark.parametrize("ending", ["commit", "close"])
+async def test_a_cancelled_sqlite_commit_or_rollback_hands_its_connection_back(
+    tmp_path: Path, ending: str
+) -> None:
+    """A client that hangs up while its session commits or rolls back (at teardown,
+    say) must not keep the pool's one SQLite connection: every later request would
+    wait for it."""
+    holders: list[asyncio.Task[object]] = []
+
+    async def write_then_end(session: AsyncSession, thread: HeldThread) -> None:
+        await session.execute(text("INSERT INTO notes (body) VALUES ('a note')"))
+        # The connection's thread is busy, so the commit or rollback waits behind it.
+        holders.append(asyncio.create_task(thread.driver_connection.execute("SELECT held()")))
+        assert await thread.reached()
+        await (session.commit() if ending == "commit" else session.close())
+
+    async with sqlite_notes(tmp_path, DB_POOL_TIMEOUT=0.5) as (engine, thread):
+        ending_task = asyncio.create_task(write_then_end(AsyncSession(engine), thread))
+        assert await thread.reached()
+        await asyncio.sleep(0.05)  # the commit or rollback is queued behind `held()`
+        ending_task.cancel()
+        thread.release.set()
+        with pytest.raises(asyncio.CancelledError) as kept:
+            await ending_task
+        await asyncio.gather(*holders)
+
+        async with AsyncSession(engine) as later:
+            await later.execute(text("INSERT INTO notes (body) VALUES ('later')"))
+            await later.commit()
+        checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+
+    assert checked_out == 0
+    assert kept.value.__traceback__ is not None  # still held: no collection freed it

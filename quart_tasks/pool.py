@@ -6,12 +6,21 @@ the meantime takes it first, and the woken waiter queues again at the back.
 Under sustained load some requests then wait for seconds while others never
 wait at all. Here a returned connection goes straight to the longest waiter,
 so a request's wait depends only on how many came before it.
+
+One kind of checkout goes to the front of the line (`first_in_line`): a check
+that many queued requests wait on, such as a login session's renewal (see
+`auth.session_cache`). At 512 connections the line is hundreds deep and a
+renewal at its back could outwait the entry it renews, stalling every request
+of that session until it came back.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
@@ -19,6 +28,17 @@ from sqlalchemy.util import await_only
 from sqlalchemy.util.queue import Empty, Full, QueueCommon
 
 Item = TypeVar("Item")
+_FIRST_IN_LINE: ContextVar[bool] = ContextVar("first_in_line", default=False)
+
+
+@contextmanager
+def first_in_line() -> Iterator[None]:
+    """A pooled connection asked for inside goes to this task before any already waiting."""
+    token = _FIRST_IN_LINE.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_IN_LINE.reset(token)
 
 
 class FairQueue(QueueCommon[Item]):
@@ -63,7 +83,10 @@ class FairQueue(QueueCommon[Item]):
 
     async def _wait_for_item(self, seconds: float | None) -> Item:
         waiter: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if _FIRST_IN_LINE.get():
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         try:
             async with asyncio.timeout(seconds):
                 return await waiter

@@ -20,6 +20,7 @@ from .auth.session_cache import session_cache
 from .auth.sessions import session_user
 from .database import db_session
 from .errors import APIError, unauthorized
+from .pool import first_in_line
 from .rate_limits import spend_api_rate_limit
 from .tokens import decode_access_token
 from .users.models import Role, User
@@ -116,7 +117,8 @@ async def principal_for(token: str) -> Principal:
     claims = decode_access_token(token)
 
     async def check() -> Principal | None:
-        user = await session_user(db_session(), claims.user_id, claims.family_id)
+        with first_in_line():  # requests of the same session may be waiting for it
+            user = await session_user(db_session(), claims.user_id, claims.family_id)
         return None if user is None else Principal.of(user, claims.family_id, claims.token_id)
 
     known = await session_cache().value(claims.user_id, claims.family_id, check)

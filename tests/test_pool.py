@@ -6,12 +6,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import Empty
 
 from quart_tasks import config as settings
 from quart_tasks.database import create_engine
-from quart_tasks.pool import FairAsyncQueuePool, FairQueue
+from quart_tasks.pool import FairAsyncQueuePool, FairQueue, first_in_line
 
 
 async def take(queue: FairQueue[str], seconds: float | None = None) -> str:
@@ -70,6 +72,41 @@ async def test_a_connection_handed_to_a_cancelled_waiter_goes_to_the_next() -> N
     assert await second == "connection"
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_a_checkout_first_in_line_is_served_before_those_already_waiting(
+    tmp_path: Path,
+) -> None:
+    """Through SQLAlchemy's session, as a login session's check takes its connection."""
+    engine = create_engine(
+        settings.TestingConfig(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}").as_mapping()
+    )
+    served: list[str] = []
+
+    async def query(name: str, *, first: bool = False) -> None:
+        async with AsyncSession(engine) as session:
+            if first:
+                with first_in_line():
+                    await session.execute(text("SELECT 1"))
+            else:
+                await session.execute(text("SELECT 1"))
+            served.append(name)
+
+    try:
+        queue = engine.pool._pool  # type: ignore[attr-defined]
+        async with engine.connect() as holder:
+            await holder.execute(text("SELECT 1"))  # the pool's one connection, held
+            queued = [asyncio.create_task(query(f"queued {n}")) for n in range(3)]
+            await until_waiting(queue, 3)
+            check = asyncio.create_task(query("check", first=True))
+            await until_waiting(queue, 4)
+            after = asyncio.create_task(query("after"))
+            await until_waiting(queue, 5)
+        await asyncio.gather(*queued, check, after)
+    finally:
+        await engine.dispose()
+
+    assert served == ["check", "queued 0", "queued 1", "queued 2", "after"]
 
 
 async def test_every_engine_uses_the_fair_pool(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import delete, event
+from sqlalchemy import delete, event, text
 
 from quart_tasks.auth.session_cache import RENEWAL_RETRY_SECONDS, SessionCache
 from quart_tasks.models import User
@@ -286,3 +286,43 @@ async def test_a_session_forgotten_while_checked_is_not_remembered_after() -> No
     assert await asked_after is None, "a request after the logout asks for itself"
     assert (before.runs, after.runs) == (1, 1)
     assert cache.get(1, "a") is None
+
+
+async def test_a_renewal_takes_its_connection_before_requests_already_waiting(
+    tmp_path: Path,
+) -> None:
+    """Behind a long line for the pool, a renewal at its back could outwait the entry
+    it renews, and every request of the session would then wait for it."""
+    config = settings_for_test(tmp_path, AUTH_CACHE_SECONDS=60, DB_POOL_SIZE=1)
+    async with serving(config) as app:
+        clock = app_clock(app)
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        created = await client.post("/api/tasks", json={"title": "read"}, headers=auth)
+        url = f"/api/tasks/{(await created.get_json())['id']}"
+        engine = app_database(app).engine
+        assert engine is not None
+        line = engine.pool._pool._waiters  # type: ignore[attr-defined]
+        finished: list[str] = []
+
+        async def read(name: str) -> None:  # one statement, one checkout
+            assert (await client.get(url, headers=auth)).status_code == 200
+            finished.append(name)
+
+        async def until_in_line(count: int) -> None:
+            for _ in range(1000):
+                if len(line) >= count:
+                    return
+                await asyncio.sleep(0.001)
+            raise AssertionError(f"{count} requests never queued for the pool")
+
+        async with engine.connect() as holder:
+            await holder.execute(text("SELECT 1"))  # the pool's one connection, held
+            queued = [asyncio.create_task(read(f"queued {n}")) for n in range(3)]
+            await until_in_line(3)  # authenticated from the cache, waiting to read
+            clock.now += 31  # past half the entry's life: the next request renews it
+            renewal = asyncio.create_task(read("renewal"))
+            await until_in_line(4)
+        await asyncio.gather(*queued, renewal)
+
+    assert finished == ["renewal", "queued 0", "queued 1", "queued 2"]

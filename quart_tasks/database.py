@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -165,12 +166,14 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.driver: Driver | None = None
+        # Request sessions still closing after their request was cancelled.
+        self.closing: set[asyncio.Task[None]] = set()
 
     def init_app(self, app: Quart) -> None:
         app.extensions["database"] = self
         app.before_serving(self.connect)
         app.after_serving(self.dispose)
-        app.teardown_appcontext(_close_request_session)
+        app.teardown_appcontext(close_request_session)
 
     async def connect(self) -> None:
         self.engine = create_engine(current_app.config)
@@ -188,6 +191,8 @@ class Database:
             self.driver = Driver(self.engine)
 
     async def dispose(self) -> None:
+        if self.closing:
+            await asyncio.gather(*self.closing, return_exceptions=True)
         if self.engine is not None:
             await self.engine.dispose()
         self.engine = None
@@ -275,8 +280,24 @@ async def best_effort(session: AsyncSession, what: str) -> AsyncIterator[None]:
         logging.getLogger(__name__).warning("could not %s: %s", what, type(error).__name__)
 
 
-async def _close_request_session(_exc: BaseException | None) -> None:
+async def close_request_session(_exc: BaseException | None) -> None:
     session: AsyncSession | None = g.pop("db_session", None)
     # One that never began holds no connection: nothing to hand back.
-    if session is not None and session.in_transaction():
-        await session.close()
+    if session is None or not session.in_transaction():
+        return
+    # A client that hangs up now cancels the request, and a rollback cancelled
+    # midway discards its connection; shielded, the close goes on without the
+    # request and hands the connection back to the pool as it is.
+    pending = database().closing
+    closing = asyncio.ensure_future(session.close())
+    pending.add(closing)
+    closing.add_done_callback(functools.partial(_forget_closing, pending))
+    await asyncio.shield(closing)
+
+
+def _forget_closing(pending: set[asyncio.Task[None]], closing: asyncio.Task[None]) -> None:
+    pending.discard(closing)
+    # A failure reached the request, if it was still waiting; retrieved here so that
+    # asyncio does not report it again as never retrieved.
+    if not closing.cancelled():
+        closing.exception()

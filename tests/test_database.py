@@ -17,9 +17,16 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from quart_tasks import config as settings
-from quart_tasks.database import Database, best_effort, create_engine
+from quart_tasks.database import (
+    Database,
+    best_effort,
+    close_request_session,
+    create_engine,
+    db_session,
+)
 from quart_tasks.models import Task, User
 
+from .conftest import app_database, serving, settings_for_test
 from .support import TEST_DATABASE_URL
 
 
@@ -232,3 +239,38 @@ async def test_a_cancelled_sqlite_commit_or_rollback_hands_its_connection_back(
 
     assert checked_out == 0
     assert kept.value.__traceback__ is not None  # still held: no collection freed it
+
+
+async def test_a_request_session_closed_as_its_client_leaves_keeps_its_connection(
+    tmp_path: Path,
+) -> None:
+    """Teardown's close, cancelled with the request, still rolls back and hands the
+    connection back to the pool as it is: not discarded for a new one to be opened."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}"
+    async with serving(settings_for_test(tmp_path, DATABASE_URL=url)) as app:
+        engine = app_database(app).engine
+        assert engine is not None
+        thread = HeldThread()
+        async with app.test_request_context("/api/tasks", method="POST"):
+            session = db_session()
+            await session.execute(text("SELECT 1"))  # the request holds the connection now
+            connection = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert connection is not None
+            await connection.create_function("held", 0, thread.held)
+            holder = asyncio.create_task(connection.execute("SELECT held()"))
+            assert await thread.reached()
+            teardown = asyncio.create_task(close_request_session(None))
+            await asyncio.sleep(0.05)  # the rollback is queued behind `held()`
+            teardown.cancel()
+            thread.release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await teardown
+            await holder
+        for _ in range(500):
+            if engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.01)
+        async with engine.connect() as later:
+            reused = (await later.get_raw_connection()).driver_connection
+
+    assert reused is connection

@@ -105,8 +105,9 @@ async def test_lost_connections_answer_503_once_then_the_pool_starts_afresh(
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
         created = await client.post("/api/tasks", json={"title": "kept"}, headers=auth)
         task_url = f"/api/tasks/{(await created.get_json())['id']}"
-        # Several pooled connections, all of which the server then drops.
-        warm = await asyncio.gather(*(client.get(task_url, headers=auth) for _ in range(6)))
+        # Several pooled connections, all of which the server then drops. Lists, since
+        # reads by id of one moment share a statement and a connection (`read_batches`).
+        warm = await asyncio.gather(*(client.get("/api/tasks", headers=auth) for _ in range(6)))
         assert {answer.status_code for answer in warm} == {200}
         name = app_database(app).engine.url.database  # type: ignore[union-attr]
         admin = await asyncpg.connect(**LOCAL_POSTGRES, database="postgres")

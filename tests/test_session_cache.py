@@ -318,8 +318,10 @@ async def test_a_renewal_takes_its_connection_before_requests_already_waiting(
 
         async with engine.connect() as holder:
             await holder.execute(text("SELECT 1"))  # the pool's one connection, held
-            queued = [asyncio.create_task(read(f"queued {n}")) for n in range(3)]
-            await until_in_line(3)  # authenticated from the cache, waiting to read
+            queued: list[asyncio.Task[None]] = []
+            for n in range(3):  # one at a time: reads by id of one moment share a checkout
+                queued.append(asyncio.create_task(read(f"queued {n}")))
+                await until_in_line(n + 1)  # authenticated from the cache, waiting to read
             clock.now += 31  # past half the entry's life: the next request renews it
             renewal = asyncio.create_task(read("renewal"))
             await until_in_line(4)

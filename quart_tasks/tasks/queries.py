@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Update, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..conditional import VersionMatch, precondition_failed
-from ..database import database, is_postgresql, read_rows, utcnow
+from ..database import database, is_postgresql, read_rows, reading_driver, utcnow
 from ..driver import Driver
 from ..errors import APIError, not_found
 from ..ids import MAX_BIG_ID
@@ -26,6 +26,7 @@ from ..users.models import username_key
 from . import statements
 from .create_batches import create_batches
 from .models import Task, TaskRecord
+from .read_batches import read_batches
 from .scope import list_scope, reachable_by, reaches_every_task
 from .sorting import SortOrder
 
@@ -100,11 +101,18 @@ async def list_after(
 
 
 async def fetch_task(caller: Principal, task_id: int) -> TaskRecord:
-    """Read on the request's session, or on the driver when it only reads (`read_rows`)."""
+    """Read on the request's session, or, when the request only reads, on the driver
+    together with the other reads of the moment (`read_batches`)."""
     _check_id(task_id)
+    any_owner = reaches_every_task(caller)
+    driver = reading_driver()
+    if driver is not None:
+        row = await read_batches(driver).read(task_id, None if any_owner else caller.user_id)
+        if row is None:
+            raise task_not_found()
+        return row
     found = await read_rows(
-        statements.fetch(any_owner=reaches_every_task(caller)),
-        {"task_id": task_id, "owner_id": caller.user_id},
+        statements.fetch(any_owner=any_owner), {"task_id": task_id, "owner_id": caller.user_id}
     )
     if not found:
         raise task_not_found()

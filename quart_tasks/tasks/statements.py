@@ -15,11 +15,13 @@ from typing import Any
 from typing import cast as typed
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Insert,
     Select,
     Table,
+    Text,
     Update,
     bindparam,
     case,
@@ -60,6 +62,16 @@ def fetch(*, any_owner: bool) -> Select[Any]:
     if not any_owner:
         statement = statement.where(TASKS.c.owner_id == bindparam("owner_id"))
     return statement
+
+
+@cache
+def fetch_many() -> Select[Any]:
+    """The tasks whose ids are in `task_ids`, whoever owns them (`read_batches` checks).
+
+    The ids go as text[], cast here: asyncpg looks a bigint[] up in the
+    server's catalog before its first use on each connection."""
+    ids = cast(bindparam("task_ids", type_=ARRAY(Text)), ARRAY(BigInteger))
+    return select(*TASK_COLUMNS).where(TASKS.c.id == func.any(ids))
 
 
 @cache

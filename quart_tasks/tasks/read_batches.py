@@ -1,0 +1,106 @@
+"""Task reads that arrive together are read together: one statement for many.
+
+A read by id costs the worker a pooled connection's checkout and return, a
+round trip to PostgreSQL and asyncpg's work on each side of it, and costs
+PostgreSQL a statement; the row itself is the least of it. Under load a worker
+starts many reads in one turn of its event loop, so each process gathers the
+reads of a turn (`ReadBatches.read`) and runs them, at the start of the next
+turn, as one `SELECT ... WHERE id = ANY(...)`. A quiet server reads each task
+alone, as before, a turn later.
+
+Each read still answers only its own caller: the rows come back with their
+owner, and a row reaches a read only if that read's caller may see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from dataclasses import dataclass, field
+
+from ..driver import Driver, Row
+from . import statements
+
+MAX_BATCH = 256
+
+
+@dataclass(slots=True)
+class _Read:
+    task_id: int
+    owner_id: int | None
+    """The caller's id, or None for a caller who may read every task."""
+    found: asyncio.Future[Row | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class ReadBatches:
+    """Reads the tasks one process asks for, a turn's worth at a time, on `driver`."""
+
+    def __init__(self, driver: Driver, max_batch: int = MAX_BATCH) -> None:
+        self.driver = driver
+        self.max_batch = max_batch
+        self._waiting: list[_Read] = []
+        self._readers: set[asyncio.Task[None]] = set()
+
+    async def read(self, task_id: int, owner_id: int | None) -> Row | None:
+        """Task `task_id` if `owner_id` owns it (any owner's when None), else None."""
+        read = _Read(task_id, owner_id)
+        if not self._waiting:
+            asyncio.get_running_loop().call_soon(self._start_reading)
+        self._waiting.append(read)
+        return await read.found
+
+    def _start_reading(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            # Its own empty context: the reader serves many requests, not the first one's.
+            reader = asyncio.create_task(self._read(batch), context=contextvars.Context())
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
+
+    async def _read(self, batch: list[_Read]) -> None:
+        batch = [read for read in batch if not read.found.done()]  # cancelled: client gone
+        if not batch:
+            return
+        try:
+            if len(batch) == 1:
+                rows = await self.driver.rows(
+                    statements.fetch(any_owner=True), {"task_id": batch[0].task_id}
+                )
+            else:
+                rows = await self.driver.rows(
+                    statements.fetch_many(),
+                    {"task_ids": [str(read.task_id) for read in batch]},
+                )
+        except BaseException as error:
+            for read in batch:
+                if not read.found.done():
+                    if isinstance(error, asyncio.CancelledError):
+                        read.found.cancel()
+                    else:
+                        read.found.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        by_id = {row.id: row for row in rows}
+        for read in batch:
+            if read.found.done():
+                continue
+            row = by_id.get(read.task_id)
+            if row is not None and read.owner_id is not None and row.owner_id != read.owner_id:
+                row = None
+            read.found.set_result(row)
+
+
+_batches: weakref.WeakKeyDictionary[Driver, ReadBatches] = weakref.WeakKeyDictionary()
+
+
+def read_batches(driver: Driver) -> ReadBatches:
+    """The process's read batches for `driver`'s database, made on first use."""
+    batches = _batches.get(driver)
+    if batches is None:
+        batches = _batches[driver] = ReadBatches(driver)
+    return batches

@@ -19,9 +19,10 @@ it, and the request answers 503 (`DatabaseUnavailable` is a
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy.engine import Dialect
@@ -32,6 +33,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from .errors import UNAVAILABLE_SQLSTATE_PREFIXES
 
 MAX_COMPILED = 512
+
+Made = TypeVar("Made")
 
 
 class Row(asyncpg.Record):  # type: ignore[misc]
@@ -134,6 +137,20 @@ class Driver:
     async def first(self, statement: ClauseElement, values: Mapping[str, Any]) -> Row | None:
         rows = await self.rows(statement, values)
         return rows[0] if rows else None
+
+
+def one_per_driver(make: Callable[[Driver], Made]) -> Callable[[Driver], Made]:
+    """`make(driver)`, made on a driver's first use and kept while the driver lives:
+    for what a process shares on one database, such as its batches of writes."""
+    made: weakref.WeakKeyDictionary[Driver, Made] = weakref.WeakKeyDictionary()
+
+    def for_driver(driver: Driver) -> Made:
+        found = made.get(driver)
+        if found is None:
+            found = made[driver] = make(driver)
+        return found
+
+    return for_driver
 
 
 def _connection_lost(error: BaseException) -> bool:

@@ -42,10 +42,7 @@ class FakeDriver:
             await self.gate.wait()
         if self.failure is not None:
             raise self.failure
-        if "task_ids" in values:
-            ids = [int(task_id) for task_id in values["task_ids"]]
-        else:
-            ids = [values["task_id"]]
+        ids = [int(task_id) for task_id in values["task_ids"]]
         return [FakeRow(task_id, self.owners[task_id]) for task_id in ids if task_id in self.owners]
 
     async def until_asked(self, count: int) -> None:
@@ -54,10 +51,7 @@ class FakeDriver:
 
     @property
     def ids_asked(self) -> list[list[int]]:
-        return [
-            [int(task_id) for task_id in values.get("task_ids", [values.get("task_id")])]
-            for _, values in self.statements
-        ]
+        return [[int(task_id) for task_id in values["task_ids"]] for _, values in self.statements]
 
 
 def batches_on(driver: FakeDriver, max_batch: int = 256) -> ReadBatches:
@@ -78,11 +72,11 @@ async def test_reads_of_one_turn_go_as_one_statement() -> None:
     assert driver.ids_asked == [[1, 2, 2]]
 
 
-async def test_a_read_alone_goes_as_the_single_statement() -> None:
+async def test_a_read_alone_goes_at_once_by_itself() -> None:
     driver = FakeDriver({1: 10})
     row = await batches_on(driver).read(1, 10)
     assert found_ids([row]) == [1]
-    assert [statement for statement, _ in driver.statements] == [statements.fetch(any_owner=True)]
+    assert driver.ids_asked == [[1]]
 
 
 async def test_each_read_gets_only_what_its_caller_may_see() -> None:

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 
-from ..driver import Driver, Row
+from ..driver import Driver, Row, one_per_driver
 from ..live import log
 
 MAX_BATCH = 64
@@ -118,12 +117,5 @@ def _settle(create: _Create, *, row: Row | None = None, error: BaseException | N
         )
 
 
-_batches: weakref.WeakKeyDictionary[Driver, CreateBatches] = weakref.WeakKeyDictionary()
-
-
-def create_batches(driver: Driver) -> CreateBatches:
-    """The process's batches for `driver`'s database, made on first use."""
-    batches = _batches.get(driver)
-    if batches is None:
-        batches = _batches[driver] = CreateBatches(driver)
-    return batches
+create_batches = one_per_driver(CreateBatches)
+"""The process's `CreateBatches` for a driver's database."""

@@ -6,7 +6,7 @@ PostgreSQL a statement; the row itself is the least of it. Under load a worker
 starts many reads in one turn of its event loop, so each process gathers the
 reads of a turn (`ReadBatches.read`) and runs them, at the start of the next
 turn, as one `SELECT ... WHERE id = ANY(...)`. A quiet server reads each task
-alone, as before, a turn later.
+alone, a turn later.
 
 Each read still answers only its own caller: the rows come back with their
 owner, and a row reaches a read only if that read's caller may see it.
@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import weakref
 from dataclasses import dataclass, field
 
-from ..driver import Driver, Row
+from ..driver import Driver, Row, one_per_driver
 from . import statements
 
 MAX_BATCH = 256
@@ -66,41 +65,26 @@ class ReadBatches:
         if not batch:
             return
         try:
-            if len(batch) == 1:
-                rows = await self.driver.rows(
-                    statements.fetch(any_owner=True), {"task_id": batch[0].task_id}
-                )
-            else:
-                rows = await self.driver.rows(
-                    statements.fetch_many(),
-                    {"task_ids": [str(read.task_id) for read in batch]},
-                )
-        except BaseException as error:
+            rows = await self.driver.rows(
+                statements.fetch_many(), {"task_ids": [str(read.task_id) for read in batch]}
+            )
+        except asyncio.CancelledError:  # shutdown
+            for read in batch:
+                read.found.cancel()
+            raise
+        except Exception as error:  # an outage (503) or a fault: each read of the batch meets it
             for read in batch:
                 if not read.found.done():
-                    if isinstance(error, asyncio.CancelledError):
-                        read.found.cancel()
-                    else:
-                        read.found.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
+                    read.found.set_exception(error)
             return
         by_id = {row.id: row for row in rows}
         for read in batch:
-            if read.found.done():
-                continue
             row = by_id.get(read.task_id)
             if row is not None and read.owner_id is not None and row.owner_id != read.owner_id:
                 row = None
-            read.found.set_result(row)
+            if not read.found.done():
+                read.found.set_result(row)
 
 
-_batches: weakref.WeakKeyDictionary[Driver, ReadBatches] = weakref.WeakKeyDictionary()
-
-
-def read_batches(driver: Driver) -> ReadBatches:
-    """The process's read batches for `driver`'s database, made on first use."""
-    batches = _batches.get(driver)
-    if batches is None:
-        batches = _batches[driver] = ReadBatches(driver)
-    return batches
+read_batches = one_per_driver(ReadBatches)
+"""The process's `ReadBatches` for a driver's database."""

@@ -67,6 +67,7 @@ class AcceptShare:
         self.slot = -1 if slot is None else slot
         self.held = 0
         self.accepted_this_turn = 0
+        self.stopped = False
 
     def may_accept(self) -> bool:
         if self.accepted_this_turn == 0 or self.counts is None:
@@ -88,6 +89,7 @@ class AcceptShare:
 
     def stop_accepting(self) -> None:
         """Siblings stop counting on this worker: it takes no more connections."""
+        self.stopped = True
         if self.counts is not None:
             self.counts[self.slot] = NOT_ACCEPTING
             self.counts = None
@@ -106,10 +108,14 @@ class CountedConnection(socket.socket):
 
     share: AcceptShare | None = None
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Counted off its worker's connections (once), the socket itself left as it is."""
         share, self.share = self.share, None
         if share is not None:
             share.closed()
+
+    def close(self) -> None:
+        self.release()
         super().close()
 
 
@@ -137,8 +143,8 @@ class SharedListener(socket.socket):
 
 
 def sharing_accepts(config: Config, sockets: Sockets, share: AcceptShare) -> Sockets:
-    """`sockets` as listeners that accept as `share` allows (asyncio's workers only:
-    uvloop accepts through libuv, which this does not change)."""
+    """`sockets` as listeners that accept as `share` allows (uvloop's workers need
+    `uvloop_accepting.SharingLoop` as well: libuv accepts by itself)."""
     queue_length, config.backlog = config.backlog, MAX_ACCEPTS_PER_TURN
 
     def sharing(sock: socket.socket) -> socket.socket:

@@ -93,14 +93,13 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
     close_connections_promptly()
     write_responses_in_one_call()
-    if config.worker_class == "asyncio":
-        sockets = sharing_accepts(config, sockets, stop.share)
+    sockets = sharing_accepts(config, sockets, stop.share)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]
     if config.worker_class == "uvloop":
-        from hypercorn.asyncio.run import uvloop_worker as worker
+        from .uvloop_accepting import uvloop_worker as worker
     else:
         from hypercorn.asyncio.run import asyncio_worker as worker
-    worker(config=config, sockets=sockets, shutdown_event=stop)  # type: ignore[arg-type]
+    worker(config=config, sockets=sockets, shutdown_event=stop)
 
 
 @dataclass

@@ -52,6 +52,9 @@ SCENARIOS = [  # name, connections, wrk script
     ("S4_get_512conn", 512, "get.lua"),
     ("S5_mixed", 64, "mixed.lua"),
 ]
+DIAGNOSTICS = [  # run only when named in --scenarios: one part of a mix on its own
+    ("D1_patch", 64, "patch.lua"),
+]
 
 
 @dataclass
@@ -647,7 +650,7 @@ def main() -> None:
         type=lambda names: names.upper().split(","),
         default=[],
         metavar="S1,S3",
-        help="run only these scenarios (default: all)",
+        help="run only these scenarios (default: S1-S5; D1, a PATCH alone, only by name)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a quick run that only proves the script works"
@@ -657,11 +660,11 @@ def main() -> None:
     if args.smoke:
         args.database, args.workers, args.duration, args.seed = "sqlite", 1, 2, 200
         args.connection_divisor = 8
-    scenarios = [
-        scenario
-        for scenario in SCENARIOS
-        if not args.scenarios or scenario[0].split("_")[0] in args.scenarios
-    ]
+    scenarios = (
+        [s for s in [*SCENARIOS, *DIAGNOSTICS] if s[0].split("_")[0] in args.scenarios]
+        if args.scenarios
+        else SCENARIOS
+    )
     with (
         tempfile.TemporaryDirectory(prefix="quart-tasks-bench-") as tmp,
         ExitStack() as servers,

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from quart_tasks.driver import DatabaseUnavailable, Driver
 from quart_tasks.tasks import statements
-from quart_tasks.tasks.read_batches import ReadBatches
+from quart_tasks.tasks.read_batches import GATHER_TURNS, ReadBatches
 
 from .conftest import ADMIN, app_database, bearer
 from .test_driver import app_on_postgres
@@ -54,8 +54,10 @@ class FakeDriver:
         return [[int(task_id) for task_id in values["task_ids"]] for _, values in self.statements]
 
 
-def batches_on(driver: FakeDriver, max_batch: int = 256) -> ReadBatches:
-    return ReadBatches(cast(Driver, driver), max_batch=max_batch)
+def batches_on(
+    driver: FakeDriver, max_batch: int = 256, gather_turns: int = GATHER_TURNS
+) -> ReadBatches:
+    return ReadBatches(cast(Driver, driver), max_batch=max_batch, gather_turns=gather_turns)
 
 
 def found_ids(rows: list[Any]) -> list[int | None]:
@@ -70,6 +72,30 @@ async def test_reads_of_one_turn_go_as_one_statement() -> None:
     assert len(driver.statements) == 1
     assert driver.statements[0][0] is statements.fetch_many()
     assert driver.ids_asked == [[1, 2, 2]]
+
+
+async def reads_turn_by_turn(batches: ReadBatches, task_ids: list[int]) -> list[Any]:
+    """One read of each id, each started a turn of the event loop after the one before."""
+    reads = []
+    for task_id in task_ids:
+        reads.append(asyncio.ensure_future(batches.read(task_id, 1)))
+        await asyncio.sleep(0)
+    return found_ids(await asyncio.gather(*reads))
+
+
+async def test_reads_of_the_gathering_turns_go_as_one_statement() -> None:
+    assert GATHER_TURNS > 1  # a batch of one turn only was measured to cost more
+    task_ids = list(range(1, GATHER_TURNS + 1))
+    driver = FakeDriver({task_id: 1 for task_id in task_ids})
+    assert await reads_turn_by_turn(batches_on(driver), task_ids) == task_ids
+    assert driver.ids_asked == [task_ids]
+
+
+async def test_a_read_past_the_gathering_turns_goes_in_the_next_statement() -> None:
+    driver = FakeDriver({1: 1, 2: 1, 3: 1})
+    batches = batches_on(driver, gather_turns=2)
+    assert await reads_turn_by_turn(batches, [1, 2, 3]) == [1, 2, 3]
+    assert driver.ids_asked == [[1, 2], [3]]
 
 
 async def test_a_read_alone_goes_at_once_by_itself() -> None:

@@ -3,10 +3,10 @@
 A read by id costs the worker a pooled connection's checkout and return, a
 round trip to PostgreSQL and asyncpg's work on each side of it, and costs
 PostgreSQL a statement; the row itself is the least of it. Under load a worker
-starts many reads in one turn of its event loop, so each process gathers the
-reads of a turn (`ReadBatches.read`) and runs them, at the start of the next
-turn, as one `SELECT ... WHERE id = ANY(...)`. A quiet server reads each task
-alone, a turn later.
+starts many reads in each turn of its event loop, so each process gathers the
+reads of a few turns (`ReadBatches.read`, `GATHER_TURNS`) and runs them as one
+`SELECT ... WHERE id = ANY(...)`. A quiet server reads each task alone, a few
+turns (microseconds) later.
 
 Each read still answers only its own caller: the rows come back with their
 owner, and a row reaches a read only if that read's caller may see it.
@@ -22,6 +22,13 @@ from ..driver import Driver, Row, one_per_driver
 from . import statements
 
 MAX_BATCH = 256
+GATHER_TURNS = 3
+"""How many turns of the event loop a batch gathers reads for, the first read's
+included. A request's way from its socket to its read takes the loop several
+turns, so one turn catches only the requests of one readiness poll: at 64
+connections S5's batches held 3-4 reads. Over three turns they hold more, and
+`bench/ab.py` measured fewer statements as less CPU and more requests a second
+(see bench/README.md, the eleventh round); a fourth turn gained no more."""
 
 
 @dataclass(slots=True)
@@ -37,9 +44,12 @@ class _Read:
 class ReadBatches:
     """Reads the tasks one process asks for, a turn's worth at a time, on `driver`."""
 
-    def __init__(self, driver: Driver, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, driver: Driver, max_batch: int = MAX_BATCH, gather_turns: int = GATHER_TURNS
+    ) -> None:
         self.driver = driver
         self.max_batch = max_batch
+        self.gather_turns = gather_turns
         self._waiting: list[_Read] = []
         self._readers: set[asyncio.Task[None]] = set()
 
@@ -47,9 +57,16 @@ class ReadBatches:
         """Task `task_id` if `owner_id` owns it (any owner's when None), else None."""
         read = _Read(task_id, owner_id)
         if not self._waiting:
-            asyncio.get_running_loop().call_soon(self._start_reading)
+            asyncio.get_running_loop().call_soon(self._gather, self.gather_turns - 1)
         self._waiting.append(read)
         return await read.found
+
+    def _gather(self, turns_left: int) -> None:
+        """Run at the start of each turn the batch still gathers for; then read."""
+        if turns_left > 0:
+            asyncio.get_running_loop().call_soon(self._gather, turns_left - 1)
+        else:
+            self._start_reading()
 
     def _start_reading(self) -> None:
         while self._waiting:

@@ -42,7 +42,7 @@ class _Read:
 
 
 class ReadBatches:
-    """Reads the tasks one process asks for, a turn's worth at a time, on `driver`."""
+    """Reads the tasks one process asks for, `gather_turns` turns' worth at a time, on `driver`."""
 
     def __init__(
         self, driver: Driver, max_batch: int = MAX_BATCH, gather_turns: int = GATHER_TURNS

@@ -16,6 +16,7 @@ CPU per request moves far less than requests/s when other work shares the cores.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 LOAD = Path("bench") / "load.py"
 LINE = re.compile(
     r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)"
-    r"(?:.*cpu_us_per_req=(\d+))?"
+    r"(?:.*cpu_us_per_req=(\d+))?(?:.*conns=(\d+))?"
 )
 
 
@@ -40,6 +41,7 @@ class Figures:
     rps: float
     p99_ms: float
     cpu_us: float  # the server's CPU per request; nan from a load.py that does not print it
+    fairness: float  # p99 / the mean latency by Little's law (connections / rps); nan likewise
 
 
 @contextmanager
@@ -69,11 +71,14 @@ def run(
     for setting in settings:
         command += ["--server-env", setting]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return {
-        m.group(1): Figures(float(m.group(2)), float(m.group(3)), float(m.group(4) or "nan"))
-        for m in map(LINE.match, output.splitlines())
-        if m
-    }
+    return {m.group(1): figures(m) for m in map(LINE.match, output.splitlines()) if m}
+
+
+def figures(line: re.Match[str]) -> Figures:
+    rps, p99_ms = float(line.group(2)), float(line.group(3))
+    connections = float(line.group(5) or "nan")
+    fairness = p99_ms / (connections / rps * 1000) if rps else math.nan
+    return Figures(rps, p99_ms, float(line.group(4) or "nan"), fairness)
 
 
 def describe(revision: str | None, settings: list[str], config: Path | None) -> str:
@@ -116,13 +121,26 @@ def main() -> None:
         f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}"
         f"{'A cpu us':>10}{'B cpu us':>10}{'B/A':>7}   requests/s of each run"
     )
-    for scenario, sides in results.items():
-        a, b = (median_of(sides[side]) for side in "AB")
+    for scenario, by_side in results.items():
+        a, b = (median_of(by_side[side]) for side in "AB")
         print(
             f"{scenario:<16}{a.rps:>8.0f}{b.rps:>8.0f}{b.rps / a.rps:>7.2f}"
             f"{a.p99_ms:>9.0f}{b.p99_ms:>9.0f}"
             f"{a.cpu_us:>10.0f}{b.cpu_us:>10.0f}{b.cpu_us / a.cpu_us:>7.2f}   "
-            + ", ".join(f"{side} " + "/".join(f"{f.rps:.0f}" for f in sides[side]) for side in "AB")
+            + ", ".join(
+                f"{side} " + "/".join(f"{f.rps:.0f}" for f in by_side[side]) for side in "AB"
+            )
+        )
+    print("fairness (p99 / Little's-law mean): median, then each run")
+    for scenario, by_side in results.items():
+        print(
+            f"{scenario:<16}"
+            + "   ".join(
+                f"{side} {median_of(by_side[side]).fairness:.2f} ("
+                + "/".join(f"{f.fairness:.2f}" for f in by_side[side])
+                + ")"
+                for side in "AB"
+            )
         )
 
 
@@ -131,6 +149,7 @@ def median_of(runs: list[Figures]) -> Figures:
         statistics.median(f.rps for f in runs),
         statistics.median(f.p99_ms for f in runs),
         statistics.median(f.cpu_us for f in runs),
+        statistics.median(f.fairness for f in runs),
     )
 
 

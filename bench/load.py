@@ -398,7 +398,7 @@ def measure(target: Target, scenario: tuple[str, int, str], args: argparse.Names
         f"{target.name:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
         f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
         f"rss_mib={rss_mib_per_worker(pid):.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
-        f"+db {result.database_cpu_us:.0f}",
+        f"+db {result.database_cpu_us:.0f} conns={connections}",
         flush=True,
     )
 

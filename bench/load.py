@@ -29,11 +29,12 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -134,7 +135,7 @@ def seed(url: str, tasks: int, owner_id: int | None) -> None:
     """`tasks` rows straight into the tasks table (an API-neutral, fast seed)."""
     now = datetime.now(UTC) - timedelta(days=1)
     owner = {"owner_id": owner_id} if owner_id is not None else {}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             **owner,
             "title": f"seed {n}",
@@ -193,7 +194,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def post_json(url: str, body: dict[str, object], token: str | None = None) -> dict[str, object]:
+def post_json(url: str, body: Mapping[str, object], token: str | None = None) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -201,7 +202,7 @@ def post_json(url: str, body: dict[str, object], token: str | None = None) -> di
         url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        result: dict[str, object] = json.load(response)
+        result: dict[str, Any] = json.load(response)
         return result
 
 

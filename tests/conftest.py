@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -30,6 +30,12 @@ from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
 
 ADMIN = {"username": "admin", "password": "admin"}
 Login = Callable[[str, str], Awaitable[dict[str, Any]]]
+
+
+class MakeUser(Protocol):
+    """The `make_user` fixture: a new user, logged in; their login response."""
+
+    def __call__(self, username: str, password: str = ...) -> Awaitable[dict[str, Any]]: ...
 
 
 def app_database(app: Quart) -> Database:
@@ -111,7 +117,7 @@ async def admin_auth(login: Login) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_user(client: Client, admin_auth: dict[str, str], login: Login) -> Login:
+def make_user(client: Client, admin_auth: dict[str, str], login: Login) -> MakeUser:
     """Create a user through the API and log them in: their login response."""
 
     async def make(username: str, password: str = "correct horse battery") -> dict[str, Any]:
@@ -125,7 +131,7 @@ def make_user(client: Client, admin_auth: dict[str, str], login: Login) -> Login
 
 
 @pytest.fixture
-async def alice_tokens(make_user: Login) -> dict[str, Any]:
+async def alice_tokens(make_user: MakeUser) -> dict[str, Any]:
     return await make_user("alice")
 
 

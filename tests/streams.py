@@ -23,6 +23,12 @@ class Received:
     event: str
     data: Any
 
+    @property
+    def event_id(self) -> int:
+        """The `id:` line's value, which every task event carries."""
+        assert self.id is not None, f"{self.event} came without an id"
+        return self.id
+
 
 @dataclass
 class EventStream:

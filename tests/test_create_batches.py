@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -35,7 +36,7 @@ ON_THE_DRIVER = {
 }
 
 
-async def stored(app: object, statement: str) -> list[tuple[object, ...]]:
+async def stored(app: object, statement: str) -> list[tuple[Any, ...]]:
     async with app_database(app).sessionmaker() as session:  # type: ignore[arg-type, misc]
         return [tuple(row) for row in await session.execute(text(statement))]
 

@@ -94,6 +94,7 @@ async def test_timestamps_are_stored_in_utc(app: Quart) -> None:
         await session.commit()
         raw = (await session.execute(text("SELECT created_at FROM tasks"))).scalar()
         column_type = None
+        assert session.bind is not None
         if session.bind.dialect.name == "postgresql":
             column_type = (
                 await session.execute(

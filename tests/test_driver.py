@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from quart import Quart
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from quart_tasks.driver import DatabaseUnavailable, Driver
 from quart_tasks.tasks import statements
@@ -146,7 +147,8 @@ async def test_a_read_cancelled_mid_statement_is_stopped_and_keeps_its_connectio
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
-        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedout() == 0
         after = await asyncio.wait_for(reader.first(text("SELECT pg_backend_pid() AS pid"), {}), 5)
         sleeping = await reader.first(
             text(

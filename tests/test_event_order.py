@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,7 +27,7 @@ OWNER = Principal(
     family_id="f",
     token_id="t",
 )
-Writer = Callable[[AsyncSession, int], Awaitable[int]]
+Writer = Callable[[AsyncSession, int], Coroutine[Any, Any, int]]
 
 
 async def delete_event(session: AsyncSession, n: int) -> int:

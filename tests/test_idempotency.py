@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from quart_tasks.database import utcnow
 from quart_tasks.models import IdempotencyKey
 
-from .conftest import Login, app_database, bearer, serving, settings_for_test
+from .conftest import MakeUser, app_database, bearer, serving, settings_for_test
 from .support import Client
 
 BODY = {"title": "pay invoice 42", "done": False}
@@ -68,7 +68,7 @@ async def test_the_same_key_with_another_body_is_422(
 async def test_keys_belong_to_their_user(
     client: Client,
     auth: dict[str, str],
-    make_user: Login,
+    make_user: MakeUser,
     count_tasks: Callable[[], Awaitable[int]],
 ) -> None:
     bob = bearer(await make_user("bob"))

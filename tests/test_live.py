@@ -46,7 +46,7 @@ async def test_a_subscriber_sees_every_change_in_commit_order_and_resumes_withou
             "task.updated",
             "task.deleted",
         ]
-        ids = [event.id for event in seen]
+        ids = [event.event_id for event in seen]
         assert ids == sorted(ids)
         assert len(set(ids)) == 4
         assert seen[0].data == created
@@ -69,7 +69,7 @@ async def test_a_subscriber_sees_every_change_in_commit_order_and_resumes_withou
 
     assert [event.data for event in resumed] == [*missed, live_one]
     assert all(event.event == "task.created" for event in resumed)
-    assert [event.id for event in resumed] == sorted({event.id for event in resumed})
+    assert [event.id for event in resumed] == sorted({event.event_id for event in resumed})
     assert (resumed[0].id or 0) > (seen[-1].id or 0)
     assert [event.id for event in from_since] == [*ids[1:], *(event.id for event in resumed)]
 
@@ -96,7 +96,7 @@ async def test_concurrent_writers_are_seen_in_commit_order_once_each(live: LiveS
     created = {answer.json()["id"] for answer in answers if answer.status_code == 201}
     assert len(created) == 40
     assert {event.data["id"] for event in seen} == created
-    ids = [event.id for event in seen]
+    ids = [event.event_id for event in seen]
     assert ids == sorted(ids), "not in commit order"
     assert len(set(ids)) == 40, "duplicated"
     assert [(e.id, e.data) for e in replayed] == [(e.id, e.data) for e in seen], (
@@ -195,8 +195,10 @@ async def test_a_websocket_without_a_valid_token_is_closed_as_a_policy_violation
 
 
 async def test_an_id_older_than_the_log_gets_reset(tmp_path: Path) -> None:
-    keep_three = {"EVENTS_RETENTION_COUNT": "3", "EVENTS_PURGE_EVERY": "1"}
-    with fresh_database_url(tmp_path) as url, served(url, tmp_path, **keep_three) as server:
+    with (
+        fresh_database_url(tmp_path) as url,
+        served(url, tmp_path, EVENTS_RETENTION_COUNT="3", EVENTS_PURGE_EVERY="1") as server,
+    ):
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             auth = await admin_headers(http)
             async with event_stream(http, auth) as stream:
@@ -246,10 +248,10 @@ async def test_a_change_through_one_instance_reaches_a_subscriber_of_another(
 ) -> None:
     """Two servers on one PostgreSQL database: LISTEN/NOTIFY carries the change across."""
     async with postgres_database() as url:
-        slow_poll = {"EVENTS_POLL_SECONDS": "30"}  # so only a notification can be this quick
+        slow_poll = "30"  # seconds: so only a notification can be this quick
         with (
-            served(url, tmp_path, **slow_poll) as one,
-            served(url, tmp_path, **slow_poll) as other,
+            served(url, tmp_path, EVENTS_POLL_SECONDS=slow_poll) as one,
+            served(url, tmp_path, EVENTS_POLL_SECONDS=slow_poll) as other,
         ):
             async with (
                 httpx.AsyncClient(base_url=one.base_url, timeout=10) as first,

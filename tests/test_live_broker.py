@@ -49,7 +49,7 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
 
         slow_stream = subscribe()
         fast = asyncio.create_task(consume_fast())
-        slow_first = asyncio.create_task(anext(slow_stream))
+        slow_first = asyncio.ensure_future(anext(slow_stream))
         await until_subscribed(broker, 2)
         slow_backlog = []
         for n in range(CHANGES):
@@ -79,7 +79,7 @@ async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -
             stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
             for owner in (None, 1, 2)
         ]
-        pending = [asyncio.create_task(anext(stream)) for stream in streams]
+        pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
         await until_subscribed(broker, 3)
         begin_draining()
         ended = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)

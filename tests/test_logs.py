@@ -13,7 +13,7 @@ def test_records_are_not_made_to_find_their_caller() -> None:
     configure_logging("INFO", "json")
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[assignment, method-assign]
     logger = logging.getLogger(f"{LOGGER_NAME}.test")
     logger.addHandler(handler)
     try:
@@ -28,7 +28,8 @@ def test_records_are_not_made_to_find_their_caller() -> None:
 
 def json_line(**extra: object) -> dict[str, object]:
     record = logging.makeLogRecord({"name": f"{LOGGER_NAME}.test", "msg": "a line", **extra})
-    return json.loads(JSONFormatter().format(record))
+    line: dict[str, object] = json.loads(JSONFormatter().format(record))
+    return line
 
 
 def test_a_json_line_says_when_in_utc_to_the_millisecond() -> None:

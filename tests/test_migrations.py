@@ -97,7 +97,7 @@ def _task_owners(connection: Connection) -> list[tuple[str, str, str]]:
     rows = connection.execute(
         text("SELECT t.title, u.username, u.role FROM tasks t JOIN users u ON u.id = t.owner_id")
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 def test_task_counts_start_from_the_existing_tasks_and_follow_new_ones(

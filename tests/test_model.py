@@ -77,7 +77,8 @@ class TasksAgreeWithAModel(RuleBasedStateMachine):
         return self.loop.run_until_complete(send())
 
     def teardown(self) -> None:
-        self.loop.run_until_complete(self.test_app.__aexit__(None, None, None))
+        # quart.typing types __aexit__'s arguments as never None.
+        self.loop.run_until_complete(self.test_app.__aexit__(None, None, None))  # type: ignore[arg-type]
         self.loop.close()
         self.workdir.cleanup()
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from .conftest import Login, bearer
+from .conftest import MakeUser, bearer
 from .support import Client
 
 
 @pytest.fixture
-async def bob(make_user: Login) -> dict[str, str]:
+async def bob(make_user: MakeUser) -> dict[str, str]:
     return bearer(await make_user("bob"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -60,7 +61,7 @@ def batches_on(
     return ReadBatches(cast(Driver, driver), max_batch=max_batch, gather_turns=gather_turns)
 
 
-def found_ids(rows: list[Any]) -> list[int | None]:
+def found_ids(rows: Iterable[Any]) -> list[int | None]:
     return [None if row is None else row.id for row in rows]
 
 

@@ -124,6 +124,7 @@ async def test_a_create_is_one_statement_and_its_event_carries_the_created_task(
 
     assert created.status_code == 201
     assert sent == ["WITH"]
+    assert payload is not None
     assert payload.encode() == await created.get_data(), "rendered by PostgreSQL as TaskOut does"
 
 

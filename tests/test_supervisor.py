@@ -141,7 +141,7 @@ async def test_sigkill_every_second_loses_no_acknowledged_write(tmp_path: Path) 
             return sent
 
         async def killer() -> tuple[int, set[int]]:
-            kills, seen = 0, set()
+            kills, seen = 0, set[int]()
             started = time.monotonic()
             try:
                 while time.monotonic() - started < KILLING_FOR:
@@ -156,9 +156,9 @@ async def test_sigkill_every_second_loses_no_acknowledged_write(tmp_path: Path) 
             return kills, seen
 
         kill_started = time.monotonic()
-        (kills, seen), *sent = await asyncio.gather(
-            killer(), *(client(number) for number in range(CLIENTS))
-        )
+        killing_task = asyncio.ensure_future(killer())
+        sent = await asyncio.gather(*(client(number) for number in range(CLIENTS)))
+        kills, seen = await killing_task
         kill_ended = time.monotonic()
         workers_after = await wait_for_workers(server, 2)
 
@@ -372,8 +372,8 @@ def test_a_shared_listener_keeps_its_queue_length_when_asyncio_listens_with_the_
     config.backlog = 2 * MAX_ACCEPTS_PER_TURN
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    shared = sharing_accepts(config, Sockets([], [listener], []), AcceptShare(None, None))
-    shared = shared.insecure_sockets[0]
+    sockets = sharing_accepts(config, Sockets([], [listener], []), AcceptShare(None, None))
+    shared = sockets.insecure_sockets[0]
     clients: list[socket.socket] = []
     try:
         shared.listen(config.backlog)  # what asyncio's create_server does

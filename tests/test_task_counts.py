@@ -12,7 +12,7 @@ from typing import Any
 from quart import Quart
 from sqlalchemy import text
 
-from .conftest import Login, app_database, bearer
+from .conftest import MakeUser, app_database, bearer
 from .support import Client
 
 
@@ -78,7 +78,7 @@ async def test_rows_written_past_the_api_are_counted(
 
 
 async def test_a_task_given_to_another_owner_moves_between_their_totals(
-    app: Quart, client: Client, auth: dict[str, str], make_user: Login
+    app: Quart, client: Client, auth: dict[str, str], make_user: MakeUser
 ) -> None:
     bob = bearer(await make_user("bob"))
     for n in range(3):
@@ -94,7 +94,7 @@ async def test_a_task_given_to_another_owner_moves_between_their_totals(
 
 
 async def test_deleting_a_user_takes_their_tasks_and_their_count(
-    app: Quart, client: Client, auth: dict[str, str], make_user: Login
+    app: Quart, client: Client, auth: dict[str, str], make_user: MakeUser
 ) -> None:
     bob = bearer(await make_user("bob"))
     for headers in (auth, bob, bob):

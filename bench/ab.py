@@ -16,7 +16,6 @@ CPU per request moves far less than requests/s when other work shares the cores.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 LOAD = Path("bench") / "load.py"
 LINE = re.compile(
     r"^quart-tasks\s+(\S+)\s+rps=\s*([\d.]+)\s.*p99_ms=\s*([\d.]+)"
-    r"(?:.*cpu_us_per_req=(\d+))?(?:.*conns=(\d+))?"
+    r"(?:.*cpu_us_per_req=(\d+))?(?:.*fairness=([\d.]+|inf))?"
 )
 
 
@@ -71,14 +70,16 @@ def run(
     for setting in settings:
         command += ["--server-env", setting]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return {m.group(1): figures(m) for m in map(LINE.match, output.splitlines()) if m}
+    return dict(filter(None, map(parse_line, output.splitlines())))
 
 
-def figures(line: re.Match[str]) -> Figures:
-    rps, p99_ms = float(line.group(2)), float(line.group(3))
-    connections = float(line.group(5) or "nan")
-    fairness = p99_ms / (connections / rps * 1000) if rps else math.nan
-    return Figures(rps, p99_ms, float(line.group(4) or "nan"), fairness)
+def parse_line(line: str) -> tuple[str, Figures] | None:
+    """A quart-tasks line of load.py's output, as its scenario and figures; else None."""
+    found = LINE.match(line)
+    if found is None:
+        return None
+    scenario, rps, p99_ms, cpu_us, fairness = found.groups(default="nan")
+    return scenario, Figures(float(rps), float(p99_ms), float(cpu_us), float(fairness))
 
 
 def describe(revision: str | None, settings: list[str], config: Path | None) -> str:
@@ -121,8 +122,12 @@ def main() -> None:
         f"{'scenario':<16}{'A rps':>8}{'B rps':>8}{'B/A':>7}{'A p99':>9}{'B p99':>9}"
         f"{'A cpu us':>10}{'B cpu us':>10}{'B/A':>7}   requests/s of each run"
     )
+    medians = {
+        scenario: {side: median_of(runs) for side, runs in by_side.items()}
+        for scenario, by_side in results.items()
+    }
     for scenario, by_side in results.items():
-        a, b = (median_of(by_side[side]) for side in "AB")
+        a, b = medians[scenario]["A"], medians[scenario]["B"]
         print(
             f"{scenario:<16}{a.rps:>8.0f}{b.rps:>8.0f}{b.rps / a.rps:>7.2f}"
             f"{a.p99_ms:>9.0f}{b.p99_ms:>9.0f}"
@@ -136,7 +141,7 @@ def main() -> None:
         print(
             f"{scenario:<16}"
             + "   ".join(
-                f"{side} {median_of(by_side[side]).fairness:.2f} ("
+                f"{side} {medians[scenario][side].fairness:.2f} ("
                 + "/".join(f"{f.fairness:.2f}" for f in by_side[side])
                 + ")"
                 for side in "AB"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -69,6 +70,16 @@ class Result:
     connections: int
     server_cpu_us: float = 0.0  # server CPU time (user + system) per request
     database_cpu_us: float = 0.0  # PostgreSQL's, all its processes
+
+    @property
+    def little_mean_ms(self) -> float:
+        """The mean latency Little's law gives a closed loop of `connections` clients."""
+        return self.connections / self.rps * 1000 if self.rps else math.inf
+
+    @property
+    def fairness(self) -> float:
+        """p99 over the Little's-law mean: how far the slowest 1% wait past the mean."""
+        return self.p99_ms / self.little_mean_ms
 
 
 @dataclass
@@ -395,12 +406,16 @@ def measure(target: Target, scenario: tuple[str, int, str], args: argparse.Names
     result.database_cpu_us = (cpu_seconds(postgres()) - database_before) / requests * 1e6
     result.scenario = name
     target.run.results.append(result)
-    print(
-        f"{target.name:<12} {name:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
+    print(result_line(target.name, result, rss_mib_per_worker(pid)), flush=True)
+
+
+def result_line(target: str, result: Result, rss_mib: float) -> str:
+    """One scenario's figures, as `bench/ab.py` reads them back."""
+    return (
+        f"{target:<12} {result.scenario:<15} rps={result.rps:7.0f} p50_ms={result.p50_ms:7.1f} "
         f"p99_ms={result.p99_ms:7.1f} non2xx={result.non2xx} errors={result.errors} "
-        f"rss_mib={rss_mib_per_worker(pid):.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
-        f"+db {result.database_cpu_us:.0f} conns={connections}",
-        flush=True,
+        f"rss_mib={rss_mib:.0f} cpu_us_per_req={result.server_cpu_us:.0f}"
+        f"+db {result.database_cpu_us:.0f} fairness={result.fairness:.2f}"
     )
 
 
@@ -610,10 +625,9 @@ def print_ratios(ours: Run, peers: list[Run]) -> None:
     )
     for little in ours.results:
         if little.scenario.startswith("S4"):
-            mean_ms = little.connections / little.rps * 1000
             print(
-                f"S4 fairness: p99 {little.p99_ms:.0f} ms = {little.p99_ms / mean_ms:.2f} x "
-                f"the mean by Little's law ({mean_ms:.0f} ms)"
+                f"S4 fairness: p99 {little.p99_ms:.0f} ms = {little.fairness:.2f} x "
+                f"the mean by Little's law ({little.little_mean_ms:.0f} ms)"
             )
     print(
         f"RSS per worker (MiB): quart-tasks {ours.rss_mib_per_worker:.0f}; "

@@ -10,8 +10,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from quart_tasks.config import load_config
-from quart_tasks.database import UTCDateTime, create_engine
 from quart_tasks.models import Base
+from quart_tasks.storage.base import UTCDateTime
+from quart_tasks.storage.engine import create_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

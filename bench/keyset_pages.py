@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
-from quart_tasks.database import utcnow
 from quart_tasks.models import Task, User
+from quart_tasks.storage.base import utcnow
 from quart_tasks.tasks.sorting import SORT_ORDERS
 
 CHECKOUT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,9 @@
 """quart-tasks: an async REST API for tasks."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
 
-from .app import create_app
+from quart_tasks.app import create_app
+
+__version__ = version("quart-tasks")
 
 __all__ = ["__version__", "create_app"]

@@ -7,34 +7,34 @@ import logging
 from quart import Quart, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from .auth.routes import auth
-from .auth.session_cache import SessionCache
-from .auth.throttle import init_login_throttle
-from .config import Config, load_config
-from .cors import init_cors
-from .database import Database, database
-from .docs import docs
-from .errors import register_error_handlers
-from .json_body import finish_reading_body, limit_body_size, require_json_object
-from .live import init_live, live
-from .logs import configure_logging
-from .no_sessions import NoSessions
-from .openapi import init_openapi
-from .ops.access_log import init_access_log
-from .ops.garbage_collection import init_garbage_collection
-from .ops.headers import init_security_headers
-from .ops.metrics import init_metrics
-from .ops.proxies import TrustedProxies, parse_networks
-from .ops.routes import ops
-from .query_string import require_utf8_query
-from .rate_limits import init_api_rate_limit, init_rate_limit_storage
-from .request_id import init_request_id
-from .security import authenticate
-from .tasks.routes import tasks
-from .tokens import init_tokens
-from .users.bootstrap import ensure_bootstrap_admin
-from .users.passwords import init_passwords, passwords
-from .users.routes import users
+from quart_tasks.auth.caller import authenticate
+from quart_tasks.auth.passwords import init_passwords, passwords
+from quart_tasks.auth.routes import auth
+from quart_tasks.auth.session_cache import SessionCache
+from quart_tasks.auth.throttle import init_login_throttle
+from quart_tasks.auth.tokens import init_tokens
+from quart_tasks.config import Config, load_config
+from quart_tasks.live import init_live, live
+from quart_tasks.logs import configure_logging
+from quart_tasks.ops.routes import ops
+from quart_tasks.serving.garbage_collection import init_garbage_collection
+from quart_tasks.storage.sessions import Database, database
+from quart_tasks.tasks.routes import tasks
+from quart_tasks.users.bootstrap import ensure_bootstrap_admin
+from quart_tasks.users.routes import users
+from quart_tasks.web.access_log import init_access_log
+from quart_tasks.web.cors import init_cors
+from quart_tasks.web.docs import docs
+from quart_tasks.web.errors import register_error_handlers
+from quart_tasks.web.json_body import finish_reading_body, limit_body_size, require_json_object
+from quart_tasks.web.metrics import init_metrics
+from quart_tasks.web.no_sessions import NoSessions
+from quart_tasks.web.openapi import init_openapi
+from quart_tasks.web.proxies import TrustedProxies, parse_networks
+from quart_tasks.web.query_string import require_utf8_query
+from quart_tasks.web.rate_limits import init_api_rate_limit, init_rate_limit_storage
+from quart_tasks.web.request_id import init_request_id
+from quart_tasks.web.security_headers import init_security_headers
 
 logger = logging.getLogger(__name__)
 

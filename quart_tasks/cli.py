@@ -20,16 +20,16 @@ from hypercorn.run import run as run_hypercorn
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from .config import Config, ConfigError, load_config
-from .database import create_engine
-from .errors import APIError
-from .logs import LOGGER_NAME, configure_logging
-from .supervisor import Supervisor
-from .users import queries
-from .users.bootstrap import ensure_bootstrap_admin
-from .users.models import Role
-from .users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
-from .users.schemas import Username
+from quart_tasks.auth.models import Role
+from quart_tasks.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
+from quart_tasks.config import Config, ConfigError, load_config
+from quart_tasks.logs import LOGGER_NAME, configure_logging
+from quart_tasks.serving.supervisor import Supervisor
+from quart_tasks.storage.engine import create_engine
+from quart_tasks.users import queries
+from quart_tasks.users.bootstrap import ensure_bootstrap_admin
+from quart_tasks.users.schemas import Username
+from quart_tasks.web.errors import APIError
 
 APPLICATION_PATH = "quart_tasks:create_app()"
 SERVER_LOGGER = f"{LOGGER_NAME}.server"

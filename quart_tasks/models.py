@@ -1,12 +1,10 @@
 """Every table, imported in one place so the metadata is complete (Alembic, tests)."""
 
-from .auth.models import RefreshToken, TokenFamily
-from .database import Base
-from .idempotency.models import IdempotencyKey
-from .live.models import TaskEvent
-from .tasks.counts import TaskCount
-from .tasks.models import Task
-from .users.models import User
+from quart_tasks.auth.models import RefreshToken, TokenFamily, User
+from quart_tasks.idempotency.models import IdempotencyKey
+from quart_tasks.storage.base import Base
+from quart_tasks.tasks.counts import TaskCount
+from quart_tasks.tasks.models import Task, TaskEvent
 
 __all__ = [
     "Base",

@@ -22,11 +22,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
-from quart_tasks.database import Database
 from quart_tasks.models import Base, Task
-
-from .live import fresh_database_url, running_server
-from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
+from quart_tasks.storage.sessions import Database
+from tests.live import fresh_database_url, running_server
+from tests.support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
 
 ADMIN = {"username": "admin", "password": "admin"}
 Login = Callable[[str, str], Awaitable[dict[str, Any]]]

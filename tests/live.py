@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 from sqlalchemy import URL, make_url
 
-from .support import TEST_DATABASE_URL, TEST_SECRET_KEY, require
+from tests.support import TEST_DATABASE_URL, TEST_SECRET_KEY, require
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

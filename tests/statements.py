@@ -1,7 +1,7 @@
 """What the app sends its database, whichever way a statement goes.
 
 Statements run through SQLAlchemy show in its cursor events; reads run
-straight on asyncpg (`quart_tasks.driver`), and the BEGIN and COMMIT of
+straight on asyncpg (`quart_tasks.storage.driver`), and the BEGIN and COMMIT of
 SQLAlchemy's transactions, show only to the connection's query loggers.
 asyncpg's lookups of a type's codec, made once per connection, are left out.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from quart import Quart
 from sqlalchemy import event
 
-from .conftest import app_database
+from tests.conftest import app_database
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import ADMIN
+from tests.conftest import ADMIN
 
 PASSWORD = "a password long enough"
 

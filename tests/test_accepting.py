@@ -11,7 +11,7 @@ from multiprocessing import get_context
 import pytest
 from hypercorn.config import Config, Sockets
 
-from quart_tasks.accepting import (
+from quart_tasks.serving.accepting import (
     LEAD,
     MAX_ACCEPTS_PER_TURN,
     NOT_ACCEPTING,

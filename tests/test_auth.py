@@ -12,10 +12,10 @@ from typing import Any
 import jwt
 import pytest
 
-from quart_tasks.tokens import REQUIRED_CLAIMS, key_id
-
-from .conftest import ADMIN
-from .support import TEST_SECRET_KEY, Client
+from quart_tasks.auth.tokens import REQUIRED_CLAIMS
+from quart_tasks.web.keys import key_id
+from tests.conftest import ADMIN
+from tests.support import TEST_SECRET_KEY, Client
 
 ISSUER = "quart-tasks"
 OTHER_KEY = "another-secret-key-of-enough-length-for-hmac-sha256"

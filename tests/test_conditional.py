@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .support import Client
+from tests.support import Client
 
 
 @pytest.fixture

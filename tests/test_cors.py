@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import serving, settings_for_test
-from .support import Client
+from tests.conftest import serving, settings_for_test
+from tests.support import Client
 
 ORIGIN = "https://app.example.com"
 

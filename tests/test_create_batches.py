@@ -19,13 +19,12 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from quart_tasks.live.log import ORDER_LOCK_KEY
 from quart_tasks.tasks.create_batches import create_batches
-
-from .conftest import ADMIN, app_database, bearer
-from .live import LOCAL_POSTGRES
-from .statements import first_word, statements_run
-from .test_driver import app_on_postgres, reader_of
+from quart_tasks.tasks.events import ORDER_LOCK_KEY
+from tests.conftest import ADMIN, app_database, bearer
+from tests.live import LOCAL_POSTGRES
+from tests.statements import first_word, statements_run
+from tests.test_driver import app_on_postgres, reader_of
 
 # No housekeeping statements; the caller's session remembered, so creates go to the driver.
 ON_THE_DRIVER = {

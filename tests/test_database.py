@@ -17,17 +17,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from quart_tasks import config as settings
-from quart_tasks.database import (
-    Database,
-    best_effort,
-    close_request_session,
-    create_engine,
-    db_session,
-)
 from quart_tasks.models import Task, User
-
-from .conftest import app_database, serving, settings_for_test
-from .support import TEST_DATABASE_URL
+from quart_tasks.storage.engine import create_engine
+from quart_tasks.storage.sessions import Database, best_effort, close_request_session, db_session
+from tests.conftest import app_database, serving, settings_for_test
+from tests.support import TEST_DATABASE_URL
 
 
 async def test_a_sqlite_file_gets_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:

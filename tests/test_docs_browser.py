@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from .support import require
+from tests.support import require
 
 pytestmark = pytest.mark.slow
 

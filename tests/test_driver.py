@@ -19,12 +19,11 @@ from quart import Quart
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
-from quart_tasks.driver import DatabaseUnavailable, Driver
+from quart_tasks.storage.driver import DatabaseUnavailable, Driver
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.statements import ListShape
-
-from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
-from .live import LOCAL_POSTGRES, postgres_database
+from tests.conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from tests.live import LOCAL_POSTGRES, postgres_database
 
 
 @contextlib.asynccontextmanager

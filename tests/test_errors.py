@@ -9,9 +9,8 @@ import pytest
 from quart import Quart
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from quart_tasks.errors import database_unavailable
-
-from .support import Client
+from quart_tasks.storage.outages import database_unavailable
+from tests.support import Client
 
 
 async def test_an_unknown_route_is_json_404(client: Client) -> None:

@@ -11,13 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from quart_tasks.live import log
-from quart_tasks.live.models import TaskEvent
+from quart_tasks.auth.caller import Principal
 from quart_tasks.models import Base, User
-from quart_tasks.security import Principal
-from quart_tasks.tasks import queries
-
-from .live import postgres_database
+from quart_tasks.tasks import events, queries
+from quart_tasks.tasks.models import TaskEvent
+from tests.live import postgres_database
 
 OWNER = Principal(
     user_id=1,
@@ -32,7 +30,7 @@ Writer = Callable[[AsyncSession, int], Coroutine[Any, Any, int]]
 
 async def delete_event(session: AsyncSession, n: int) -> int:
     """A deletion's event, as `delete_task` writes it; the task id it names."""
-    await log.record_deletion(session, task_id=n, owner_id=OWNER.user_id)
+    await events.record_deletion(session, task_id=n, owner_id=OWNER.user_id)
     return n
 
 

@@ -31,10 +31,9 @@ from schemathesis.python import asgi
 
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig as Settings
-
-from .conftest import ADMIN, reset_schema, settings_for_test
-from .live import fresh_database_url
-from .support import TEST_SECRET_KEY
+from tests.conftest import ADMIN, reset_schema, settings_for_test
+from tests.live import fresh_database_url
+from tests.support import TEST_SECRET_KEY
 
 CHECKS = [
     not_a_server_error,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import serving, settings_for_test
+from tests.conftest import serving, settings_for_test
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import ADMIN, LiveServer
+from tests.conftest import ADMIN, LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,10 @@ import pytest
 from quart import Quart
 from sqlalchemy import func, select, update
 
-from quart_tasks.database import utcnow
 from quart_tasks.models import IdempotencyKey
-
-from .conftest import MakeUser, app_database, bearer, serving, settings_for_test
-from .support import Client
+from quart_tasks.storage.base import utcnow
+from tests.conftest import MakeUser, app_database, bearer, serving, settings_for_test
+from tests.support import Client
 
 BODY = {"title": "pay invoice 42", "done": False}
 

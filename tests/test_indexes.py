@@ -12,12 +12,11 @@ import pytest
 from quart import Quart
 from sqlalchemy import insert, select, text
 
-from quart_tasks.database import utcnow
 from quart_tasks.models import Task, User
-
-from .conftest import app_database
-from .statements import statements_run
-from .support import Client
+from quart_tasks.storage.base import utcnow
+from tests.conftest import app_database
+from tests.statements import statements_run
+from tests.support import Client
 
 # The id orders may also walk the primary key and filter: the planner picks
 # that when the caller owns a large share of all tasks.

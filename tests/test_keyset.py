@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .support import Client
+from tests.support import Client
 
 SORTS = ["id_desc", "id_asc", "created_desc", "created_asc", "updated_desc", "title_asc"]
 

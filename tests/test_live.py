@@ -14,9 +14,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import LiveServer
-from .live import fresh_database_url, postgres_database, served, two_workers
-from .streams import Received, admin_headers, event_stream, new_user
+from tests.conftest import LiveServer
+from tests.live import fresh_database_url, postgres_database, served, two_workers
+from tests.streams import Received, admin_headers, event_stream, new_user
 
 pytestmark = pytest.mark.slow
 

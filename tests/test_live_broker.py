@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from quart_tasks.lifecycle import begin_draining
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
 from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
-
-from .conftest import ADMIN, bearer, serving, settings_for_test
+from quart_tasks.serving.lifecycle import begin_draining
+from tests.conftest import ADMIN, bearer, serving, settings_for_test
 
 QUEUE_SIZE = 8
 CHANGES = 60

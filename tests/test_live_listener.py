@@ -7,9 +7,8 @@ import asyncio
 import asyncpg
 
 from quart_tasks.live.listener import listener_connect_args, postgres_listener
-from quart_tasks.live.log import CHANNEL
-
-from .live import LOCAL_POSTGRES, postgres_database
+from quart_tasks.tasks.events import CHANNEL
+from tests.live import LOCAL_POSTGRES, postgres_database
 
 
 def test_the_urls_query_options_reach_asyncpg_and_the_dialects_own_do_not() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from .conftest import ADMIN, serving, settings_for_test
-from .support import Client
+from tests.conftest import ADMIN, serving, settings_for_test
+from tests.support import Client
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks.models import Base
-
-from .live import CHECKOUT, fresh_database_url
+from tests.live import CHECKOUT, fresh_database_url
 
 
 def alembic_config(url: str) -> Config:

@@ -27,8 +27,7 @@ from hypothesis.stateful import (
 )
 
 from quart_tasks import create_app
-
-from .conftest import ADMIN, reset_schema, settings_for_test
+from tests.conftest import ADMIN, reset_schema, settings_for_test
 
 pytestmark = pytest.mark.slow
 

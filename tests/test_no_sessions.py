@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from quart import Quart, session
 
-from .support import Client
+from tests.support import Client
 
 
 async def test_no_session_cookie_is_read_or_set(app: Quart, client: Client) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from .support import Client
+from tests.support import Client
 
 OPERATIONS = {
     ("/api/login", "post"): {200, 400, 401, 413, 415, 429, 500, 503},

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from .conftest import ADMIN, bearer, serving, settings_for_test
-from .support import Client, redis_reachable, require
+from tests.conftest import ADMIN, bearer, serving, settings_for_test
+from tests.support import Client, redis_reachable, require
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
 

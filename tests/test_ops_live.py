@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ADMIN
-from .live import fresh_database_url, quart_tasks_serve, served, two_workers
-from .support import TEST_SECRET_KEY
+from tests.conftest import ADMIN
+from tests.live import fresh_database_url, quart_tasks_serve, served, two_workers
+from tests.support import TEST_SECRET_KEY
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ADMIN, bearer, reset_schema, serving, settings_for_test
-from .live import all_tasks, postgres_database, postgres_up, served, two_workers
-from .support import require
+from tests.conftest import ADMIN, bearer, reset_schema, serving, settings_for_test
+from tests.live import all_tasks, postgres_database, postgres_up, served, two_workers
+from tests.support import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import MakeUser, bearer
-from .support import Client
+from tests.conftest import MakeUser, bearer
+from tests.support import Client
 
 
 @pytest.fixture

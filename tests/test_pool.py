@@ -12,8 +12,8 @@ from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import Empty
 
 from quart_tasks import config as settings
-from quart_tasks.database import create_engine
-from quart_tasks.pool import FairAsyncQueuePool, FairQueue, first_in_line
+from quart_tasks.storage.engine import create_engine
+from quart_tasks.storage.pool import FairAsyncQueuePool, FairQueue, first_in_line
 
 
 async def take(queue: FairQueue[str], seconds: float | None = None) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from quart_tasks.ops.proxies import TrustedProxies, parse_networks
+from quart_tasks.web.proxies import TrustedProxies, parse_networks
 
 
 async def client_seen(

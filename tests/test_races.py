@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from quart_tasks.database import utcnow
 from quart_tasks.models import Task
-
-from .conftest import ADMIN, LiveServer
+from quart_tasks.storage.base import utcnow
+from tests.conftest import ADMIN, LiveServer
 
 pytestmark = pytest.mark.slow
 

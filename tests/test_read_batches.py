@@ -11,12 +11,11 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import event
 
-from quart_tasks.driver import DatabaseUnavailable, Driver
+from quart_tasks.storage.driver import DatabaseUnavailable, Driver
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.read_batches import GATHER_TURNS, ReadBatches
-
-from .conftest import ADMIN, app_database, bearer
-from .test_driver import app_on_postgres
+from tests.conftest import ADMIN, app_database, bearer
+from tests.test_driver import app_on_postgres
 
 
 @dataclass

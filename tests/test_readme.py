@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from .live import CHECKOUT
-from .support import require
+from tests.live import CHECKOUT
+from tests.support import require
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.typing import ConnectionState
 
-from quart_tasks.response_writes import OneWriteH11Protocol, write_responses_in_one_call
+from quart_tasks.serving.response_writes import OneWriteH11Protocol, write_responses_in_one_call
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 REQUEST = b"GET /x HTTP/1.1\r\nhost: test\r\n\r\n"

@@ -18,13 +18,12 @@ import pytest
 from quart import Quart
 from sqlalchemy import select, update
 
-from quart_tasks.database import db_session
-from quart_tasks.live.models import TaskEvent
 from quart_tasks.models import Task
-
-from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
-from .live import postgres_database
-from .statements import asyncpg_type_lookup, first_word, statements_run
+from quart_tasks.storage.sessions import db_session
+from quart_tasks.tasks.models import TaskEvent
+from tests.conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from tests.live import postgres_database
+from tests.statements import asyncpg_type_lookup, first_word, statements_run
 
 # Housekeeping runs after one write in a hundred, at random; here it would add statements.
 NO_PURGES = {"EVENTS_PURGE_EVERY": 0, "IDEMPOTENCY_PURGE_EVERY": 0, "SESSION_PURGE_EVERY": 0}

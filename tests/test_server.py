@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .live import CHECKOUT, fresh_database_url, hypercorn_asgi_app, running_server
+from tests.live import CHECKOUT, fresh_database_url, hypercorn_asgi_app, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,7 @@ from sqlalchemy import delete, event, text
 
 from quart_tasks.auth.session_cache import RENEWAL_RETRY_SECONDS, SessionCache
 from quart_tasks.models import User
-
-from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from tests.conftest import ADMIN, app_database, bearer, serving, settings_for_test
 
 
 @contextmanager

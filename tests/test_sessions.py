@@ -10,11 +10,10 @@ import pytest
 from quart import Quart
 from sqlalchemy import delete, func, select, update
 
-from quart_tasks.database import utcnow
 from quart_tasks.models import RefreshToken, TokenFamily, User
-
-from .conftest import ADMIN, app_database, bearer, serving, settings_for_test
-from .support import TEST_SECRET_KEY, Client
+from quart_tasks.storage.base import utcnow
+from tests.conftest import ADMIN, app_database, bearer, serving, settings_for_test
+from tests.support import TEST_SECRET_KEY, Client
 
 
 async def refresh(client: Client, refresh_token: str) -> Any:

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from .conftest import ADMIN
-from .live import fresh_database_url, served, wait_for_workers
+from tests.conftest import ADMIN
+from tests.live import fresh_database_url, served, wait_for_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]  # its p99 bound assumes a quiet machine
 

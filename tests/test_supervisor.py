@@ -17,14 +17,14 @@ import httpx
 import pytest
 from hypercorn.config import Config, Sockets
 
-from quart_tasks.accepting import (
+from quart_tasks.serving.accepting import (
     FREE,
     MAX_ACCEPTS_PER_TURN,
     NOT_ACCEPTING,
     AcceptShare,
     sharing_accepts,
 )
-from quart_tasks.supervisor import (
+from quart_tasks.serving.supervisor import (
     FIRST_RESTART_DELAY,
     MAX_RESTART_DELAY,
     STABLE_AFTER,
@@ -33,9 +33,15 @@ from quart_tasks.supervisor import (
     Worker,
     WorkerStopSignal,
 )
-
-from .conftest import ADMIN
-from .live import all_tasks, fresh_database_url, served, two_workers, wait_for_workers, worker_pids
+from tests.conftest import ADMIN
+from tests.live import (
+    all_tasks,
+    fresh_database_url,
+    served,
+    two_workers,
+    wait_for_workers,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.alone  # times worker processes: restarts, reloads, a burst's split
 

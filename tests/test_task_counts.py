@@ -12,8 +12,8 @@ from typing import Any
 from quart import Quart
 from sqlalchemy import text
 
-from .conftest import MakeUser, app_database, bearer
-from .support import Client
+from tests.conftest import MakeUser, app_database, bearer
+from tests.support import Client
 
 
 async def execute(app: Quart, statement: str, **values: Any) -> None:

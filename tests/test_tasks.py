@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .support import Client
+from tests.support import Client
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .support import Client
+from tests.support import Client
 
 JSON = {"Content-Type": "application/json"}
 LIMIT = 1024 * 1024

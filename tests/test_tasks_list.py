@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .support import Client
+from tests.support import Client
 
 
 async def create(client: Client, auth: dict[str, str], title: str, done: bool = False) -> int:

@@ -11,8 +11,8 @@ from typing import Any
 
 from quart import Quart
 
-from .conftest import ADMIN, serving, settings_for_test
-from .support import Client, redis_reachable, require
+from tests.conftest import ADMIN, serving, settings_for_test
+from tests.support import Client, redis_reachable, require
 
 WRONG = {"username": "admin", "password": "wrong password"}
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

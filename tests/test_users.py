@@ -11,9 +11,8 @@ from quart import Quart
 from sqlalchemy import select
 
 from quart_tasks.models import User
-
-from .conftest import Login, app_database, serving, settings_for_test
-from .support import Client
+from tests.conftest import Login, app_database, serving, settings_for_test
+from tests.support import Client
 
 PASSWORD = "correct horse battery"
 

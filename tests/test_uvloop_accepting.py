@@ -13,10 +13,9 @@ from hypercorn.config import Config, Sockets
 
 pytest.importorskip("uvloop", reason="uvloop is not installed (it does not build on Windows)")
 
-from quart_tasks.accepting import LEAD, AcceptShare, ConnectionCounts, sharing_accepts
-from quart_tasks.uvloop_accepting import SharedListenerServer, SharingLoop
-
-from .test_accepting import connections_to
+from quart_tasks.serving.accepting import LEAD, AcceptShare, ConnectionCounts, sharing_accepts
+from quart_tasks.serving.uvloop_accepting import SharedListenerServer, SharingLoop
+from tests.test_accepting import connections_to
 
 
 def on_sharing_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:

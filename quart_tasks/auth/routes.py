@@ -5,17 +5,18 @@ from __future__ import annotations
 from quart import Blueprint, Response, current_app, request
 from quart_schema import document_response, validate_request, validate_response
 
-from ..database import db_session, release_connection
-from ..errors import ErrorResponse, unauthorized
-from ..openapi import NoContent
-from ..security import current_principal, require_auth
-from ..tokens import issue_access_token
-from ..users.models import User, username_key
-from ..users.passwords import passwords
-from ..users.queries import find_user, set_password_hash
-from . import sessions
-from .schemas import LoginRequest, RefreshRequest, TokenResponse
-from .throttle import login_throttle
+from quart_tasks.auth import sessions
+from quart_tasks.auth.accounts import find_user, set_password_hash
+from quart_tasks.auth.caller import current_principal
+from quart_tasks.auth.models import User, username_key
+from quart_tasks.auth.passwords import passwords
+from quart_tasks.auth.schemas import LoginRequest, RefreshRequest, TokenResponse
+from quart_tasks.auth.throttle import login_throttle
+from quart_tasks.auth.tokens import issue_access_token
+from quart_tasks.storage.sessions import db_session, release_connection
+from quart_tasks.web.access import require_auth
+from quart_tasks.web.errors import ErrorResponse, unauthorized
+from quart_tasks.web.openapi import NoContent
 
 auth = Blueprint("auth", __name__)
 

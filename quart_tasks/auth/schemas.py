@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
-from ..text import NoNul
+from quart_tasks.web.text import NoNul
 
 Credential = Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024), NoNul]
 

@@ -23,7 +23,7 @@ queued before it; at 512 connections that can outlast the entry, and every
 request of the moment then ran the same check (a second query each, on the
 slower session path), which halved the worker's throughput for a second or
 more while its queue, and so the wait for the next renewal, grew. So a check
-also takes its pooled connection ahead of the queue (`pool.first_in_line`):
+also takes its pooled connection ahead of the queue (`storage.pool.first_in_line`):
 if it outwaited the entry, every request of that session would wait for it.
 """
 

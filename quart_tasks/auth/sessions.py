@@ -11,11 +11,10 @@ from datetime import timedelta
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..database import utcnow
-from ..errors import unauthorized
-from ..users.models import User
-from .models import RefreshToken, TokenFamily
-from .session_cache import session_cache
+from quart_tasks.auth.models import RefreshToken, TokenFamily, User
+from quart_tasks.auth.session_cache import session_cache
+from quart_tasks.storage.base import utcnow
+from quart_tasks.web.errors import unauthorized
 
 
 def _digest(refresh_token: str) -> str:

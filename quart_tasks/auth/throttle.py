@@ -14,8 +14,8 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from quart import Quart, current_app
 
-from ..errors import APIError
-from ..rate_limits import rate_limited, seconds_until
+from quart_tasks.web.errors import APIError
+from quart_tasks.web.rate_limits import rate_limited, seconds_until
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..database import Base, utcnow
-from ..ids import BigId
+from quart_tasks.storage.base import Base, utcnow
+from quart_tasks.storage.ids import BigId
 
 KEY_MAX_LENGTH = 255
 

@@ -22,9 +22,10 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..database import best_effort, utcnow
-from ..errors import APIError
-from .models import KEY_MAX_LENGTH, IdempotencyKey
+from quart_tasks.idempotency.models import KEY_MAX_LENGTH, IdempotencyKey
+from quart_tasks.storage.base import utcnow
+from quart_tasks.storage.sessions import best_effort
+from quart_tasks.web.errors import APIError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -1,18 +1,16 @@
-"""Live changes: the event log written with every task change, and the streams that read it."""
+"""Live changes: the streams that read the event log every task change writes (`tasks.events`)."""
 
 from __future__ import annotations
 
 from quart import Quart
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from ..lifecycle import on_draining
-from .broker import Broker
-from .listener import postgres_listener
-from .log import WRITTEN_FLAG, wake_local_broker
-from .routes import live
+from quart_tasks.live.broker import Broker
+from quart_tasks.live.listener import postgres_listener
+from quart_tasks.live.routes import live
+from quart_tasks.serving.lifecycle import on_draining
+from quart_tasks.tasks.events import events_committed
 
 __all__ = ["init_live", "live"]
 
@@ -48,24 +46,21 @@ def init_live(app: Quart) -> None:
         )
         app.extensions["live_broker"] = broker
         app.extensions["live_forget_draining"] = on_draining(broker.end_streams)
+        events_committed.connect(_wake_broker, sender=app)
 
     async def stop() -> None:
         app.extensions.pop("live_forget_draining", lambda: None)()
         broker: Broker | None = app.extensions.pop("live_broker", None)
         if broker is not None:
+            events_committed.disconnect(_wake_broker, sender=app)
             await broker.close()
 
     app.before_serving(start)
     app.after_serving(stop)
 
 
-@sqlalchemy_event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
+def _wake_broker(app: Quart) -> None:
     """This process's own commits reach its subscribers without waiting for a poll."""
-    if session.info.pop(WRITTEN_FLAG, False):
-        wake_local_broker()
-
-
-@sqlalchemy_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, _previous: object) -> None:
-    session.info.pop(WRITTEN_FLAG, None)
+    broker: Broker | None = app.extensions.get("live_broker")
+    if broker is not None:
+        broker.wake()

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .log import Event, bounds, read_after
+from quart_tasks.live.log import Event, bounds, read_after
 
 logger = logging.getLogger(__name__)
 BATCH = 500

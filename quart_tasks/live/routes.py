@@ -8,20 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, current_app, g, request, websocket
 from quart_schema import validate_querystring
 
-from ..errors import APIError
-from ..ids import MAX_BIG_ID
-from ..openapi import event_stream
-from ..security import (
+from quart_tasks.auth.caller import (
     Principal,
-    accepts_query_token,
     bearer_token,
     current_principal,
     principal_for,
     query_token,
-    require_auth,
 )
-from .broker import Broker
-from .streams import Heartbeat, sse_frames, stream_events, ws_message
+from quart_tasks.live.broker import Broker
+from quart_tasks.live.streams import Heartbeat, sse_frames, stream_events, ws_message
+from quart_tasks.storage.ids import MAX_BIG_ID
+from quart_tasks.web.access import accepts_query_token, require_auth
+from quart_tasks.web.errors import APIError
+from quart_tasks.web.openapi import event_stream
 
 live = Blueprint("live", __name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .broker import Broker, Signal
-from .log import Event, bounds, read_after
+from quart_tasks.live.broker import Broker, Signal
+from quart_tasks.live.log import Event, bounds, read_after
 
 BACKFILL_BATCH = 500
 

@@ -1,1 +1,1 @@
-"""What operators need: health, readiness, metrics, request logs, security headers."""
+"""What operators query: health, readiness and metrics (the middleware is in `web`)."""

@@ -10,10 +10,10 @@ from quart import Blueprint, Response, current_app, jsonify
 from quart_schema import hide
 from sqlalchemy import text
 
-from ..database import database
-from ..errors import not_found
-from ..rate_limits import rate_limit_storage
-from .metrics import render_metrics
+from quart_tasks.storage.sessions import database
+from quart_tasks.web.errors import not_found
+from quart_tasks.web.metrics import render_metrics
+from quart_tasks.web.rate_limits import rate_limit_storage
 
 logger = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)

@@ -1,1 +1,1 @@
-"""Tasks: the resource, its queries and its routes."""
+"""Tasks: the resource, its statements and routes, and the event log every change writes."""

@@ -27,8 +27,8 @@ from __future__ import annotations
 from sqlalchemy import DDL, BigInteger, ForeignKey, SmallInteger, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..database import Base
-from ..ids import BigId
+from quart_tasks.storage.base import Base
+from quart_tasks.storage.ids import BigId
 
 SLOTS = 16
 

@@ -1,7 +1,7 @@
 """Creates that arrive together are written together: one statement and one commit for many.
 
 Every create on PostgreSQL takes the event log's order lock and notifies
-listeners (see `live.log`), so creates commit one at a time, each with its own
+listeners (see `tasks.events`), so creates commit one at a time, each with its own
 WAL flush, however many arrive at once. Under load most of their database time
 goes to that queue rather than to the rows: 20 connections creating at once
 cost PostgreSQL about 330 µs of CPU a task, against 75 a task when the same
@@ -27,8 +27,8 @@ from datetime import datetime
 
 import asyncpg
 
-from ..driver import Driver, Row, one_per_driver
-from ..live import log
+from quart_tasks.storage.driver import Driver, Row, one_per_driver
+from quart_tasks.tasks import events
 
 MAX_BATCH = 64
 
@@ -78,7 +78,7 @@ class CreateBatches:
     async def _write(self, batch: list[_Create]) -> None:
         if not batch:
             return
-        statement, values = log.creations_with_events(
+        statement, values = events.creations_with_events(
             [create.owner_id for create in batch],
             [create.title for create in batch],
             [create.done for create in batch],

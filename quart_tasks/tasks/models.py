@@ -1,13 +1,15 @@
+"""The tasks table, and the log of their changes that streams resume from."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..database import Base, utcnow
-from ..ids import BigId
+from quart_tasks.storage.base import Base, utcnow
+from quart_tasks.storage.ids import BigId
 
 TITLE_MAX_LENGTH = 200
 
@@ -34,6 +36,28 @@ class Task(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TaskEvent(Base):
+    """One committed change to a task: the log that streams resume from.
+
+    Written in the transaction of the change itself, so an event exists exactly
+    when its change does; ids grow in commit order (see `tasks.events`).
+    """
+
+    __tablename__ = "task_events"
+    __table_args__ = (
+        Index("ix_task_events_owner_id_id", "owner_id", "id"),
+        # Ids are never reused, so a client's Last-Event-ID never names another event.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[int] = mapped_column(BigInteger)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TaskRecord(Protocol):

@@ -14,21 +14,21 @@ from typing import Any
 from sqlalchemy import ColumnElement, Update, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..conditional import VersionMatch, precondition_failed
-from ..database import database, is_postgresql, read_rows, reading_driver, utcnow
-from ..driver import Driver
-from ..errors import APIError, not_found
-from ..ids import MAX_BIG_ID
-from ..live import log
-from ..pagination import PageRequest
-from ..security import Principal
-from ..users.models import username_key
-from . import statements
-from .create_batches import create_batches
-from .models import Task, TaskRecord
-from .read_batches import read_batches
-from .scope import list_scope, reachable_by, reaches_every_task
-from .sorting import SortOrder
+from quart_tasks.auth.caller import Principal
+from quart_tasks.auth.models import username_key
+from quart_tasks.storage.base import utcnow
+from quart_tasks.storage.driver import Driver
+from quart_tasks.storage.ids import MAX_BIG_ID
+from quart_tasks.storage.sessions import database, is_postgresql, read_rows, reading_driver
+from quart_tasks.tasks import events, statements
+from quart_tasks.tasks.create_batches import create_batches
+from quart_tasks.tasks.models import Task, TaskRecord
+from quart_tasks.tasks.read_batches import read_batches
+from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
+from quart_tasks.tasks.sorting import SortOrder
+from quart_tasks.web.conditional import VersionMatch, precondition_failed
+from quart_tasks.web.errors import APIError, not_found
+from quart_tasks.web.pagination import PageRequest
 
 
 def task_not_found() -> APIError:
@@ -136,15 +136,15 @@ async def add_task(
         driver = database().driver if alone and not session.in_transaction() else None
         if driver is not None:
             task = await create_batches(driver).create(caller.user_id, title, done, now)
-            log.wake_local_broker()
+            events.announce_committed()
             return task
-        statement, values = log.creation_with_event(caller.user_id, title, done, now)
+        statement, values = events.creation_with_event(caller.user_id, title, done, now)
         task = (await session.execute(statement, values)).one()
-        log.note_written(session)
+        events.note_written(session)
         return task
     values = {"owner_id": caller.user_id, "title": title, "done": done, "now": now}
     task = (await session.execute(statements.create(), values)).one()
-    await log.record_change(session, "task.created", task)
+    await events.record_change(session, "task.created", task)
     return task
 
 
@@ -198,7 +198,7 @@ async def update_task(
         updated = await _update_in_session(session, statement, values, changed_at)
     if updated is None:
         raise await _refused(caller, task_id)
-    await log.purge_some(session)
+    await events.purge_some(session)
     return updated
 
 
@@ -210,7 +210,7 @@ async def _update_in_session(
         await session.rollback()
         return None
     if updated.updated_at == changed_at:  # set only when a value changed
-        await log.record_change(session, "task.updated", updated)
+        await events.record_change(session, "task.updated", updated)
     await session.commit()
     return updated
 
@@ -219,14 +219,14 @@ async def _update_on_driver(
     driver: Driver, statement: Update, values: dict[str, Any], changed_at: datetime
 ) -> TaskRecord | None:
     """The change and its event as one statement straight on asyncpg (PostgreSQL), in
-    autocommit (`log.change_with_event`). An expanding IN (the `If-Match` versions)
+    autocommit (`events.change_with_event`). An expanding IN (the `If-Match` versions)
     needs SQLAlchemy's rendering, so guarded changes stay in the session."""
-    found = await driver.rows(*log.change_with_event(statement, values))
+    found = await driver.rows(*events.change_with_event(statement, values))
     if not found:
         return None
     updated: TaskRecord = found[0]
     if updated.updated_at == changed_at:  # set only when a value changed
-        log.wake_local_broker()
+        events.announce_committed()
     return updated
 
 
@@ -242,6 +242,6 @@ async def delete_task(
     if owner_id is None:
         await session.rollback()
         raise await _refused(caller, task_id)
-    await log.record_deletion(session, task_id, owner_id)
+    await events.record_deletion(session, task_id, owner_id)
     await session.commit()
-    await log.purge_some(session)
+    await events.purge_some(session)

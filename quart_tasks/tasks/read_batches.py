@@ -18,8 +18,8 @@ import asyncio
 import contextvars
 from dataclasses import dataclass, field
 
-from ..driver import Driver, Row, one_per_driver
-from . import statements
+from quart_tasks.storage.driver import Driver, Row, one_per_driver
+from quart_tasks.tasks import statements
 
 MAX_BATCH = 256
 GATHER_TURNS = 3

@@ -10,18 +10,12 @@ from quart_schema import (
     validate_request,
 )
 
-from ..conditional import etag, if_match, not_modified
-from ..database import db_session
-from ..errors import ErrorResponse
-from ..idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
-from ..live import log as event_log
-from ..openapi import NoContent
-from ..pagination import PageHeaders, link_header, next_link
-from ..responses import json_response, no_content
-from ..security import current_principal, require_auth
-from . import queries
-from .models import TaskRecord
-from .schemas import (
+from quart_tasks.auth.caller import current_principal
+from quart_tasks.idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
+from quart_tasks.storage.sessions import db_session
+from quart_tasks.tasks import events, queries
+from quart_tasks.tasks.models import TaskRecord
+from quart_tasks.tasks.schemas import (
     CreatedHeaders,
     CreateHeaders,
     ReadHeaders,
@@ -36,7 +30,13 @@ from .schemas import (
     TaskReplace,
     WriteHeaders,
 )
-from .sorting import SORT_ORDERS
+from quart_tasks.tasks.sorting import SORT_ORDERS
+from quart_tasks.web.access import require_auth
+from quart_tasks.web.conditional import etag, if_match, not_modified
+from quart_tasks.web.errors import ErrorResponse
+from quart_tasks.web.openapi import NoContent
+from quart_tasks.web.pagination import PageHeaders, link_header, next_link
+from quart_tasks.web.responses import json_response, no_content
 
 tasks = Blueprint("tasks", __name__)
 
@@ -122,7 +122,7 @@ async def create_task(data: TaskCreate) -> Response:
             request_fingerprint=fingerprint(await request.get_json()),
             perform=perform,
         )
-    await event_log.purge_some(session)
+    await events.purge_some(session)
     return stored.to_response(replayed=replayed)
 
 

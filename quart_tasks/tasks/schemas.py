@@ -18,11 +18,11 @@ from pydantic import (
     model_validator,
 )
 
-from ..pagination import OffsetPage, PageQuery
-from ..text import NoNul
-from ..timestamps import Timestamp
-from ..users.models import USERNAME_MAX_LENGTH
-from .models import TITLE_MAX_LENGTH
+from quart_tasks.auth.models import USERNAME_MAX_LENGTH
+from quart_tasks.tasks.models import TITLE_MAX_LENGTH
+from quart_tasks.web.pagination import OffsetPage, PageQuery
+from quart_tasks.web.text import NoNul
+from quart_tasks.web.timestamps import Timestamp
 
 Title = Annotated[
     StrictStr,

@@ -11,8 +11,8 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement
 
-from ..security import Principal, forbidden
-from .models import Task
+from quart_tasks.auth.caller import Principal, forbidden
+from quart_tasks.tasks.models import Task
 
 EVERY_OWNER = "*"
 

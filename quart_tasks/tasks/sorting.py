@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from ..cursors import InvalidCursor, decode_cursor, encode_cursor
-from .models import Task, TaskRecord
+from quart_tasks.tasks.models import Task, TaskRecord
+from quart_tasks.web.cursors import InvalidCursor, decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,11 +33,11 @@ from sqlalchemy import (
     update,
 )
 
-from ..users.models import User
-from .counts import TaskCount
-from .models import Task
-from .scope import ListScope
-from .sorting import SORT_ORDERS
+from quart_tasks.auth.models import User
+from quart_tasks.tasks.counts import TaskCount
+from quart_tasks.tasks.models import Task
+from quart_tasks.tasks.scope import ListScope
+from quart_tasks.tasks.sorting import SORT_ORDERS
 
 TASKS = typed(Table, Task.__table__)
 COUNTS = typed(Table, TaskCount.__table__)
@@ -77,7 +77,7 @@ def fetch_many() -> Select[Any]:
 @cache
 def create() -> Insert:
     """A new task of `owner_id` with `title` and `done`, created and updated `now`
-    (SQLite; PostgreSQL's creates are `log.creations_with_events`)."""
+    (SQLite; PostgreSQL's creates are `events.creations_with_events`)."""
     now = bindparam("now", type_=TASKS.c.created_at.type)
     return (
         insert(TASKS)

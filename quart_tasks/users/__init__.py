@@ -1,1 +1,1 @@
-"""Users: accounts, roles and password hashing."""
+"""Users: registration, the caller's own account, the admins' list, and the first admin."""

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from ..errors import APIError
-from .passwords import Passwords
-from .queries import create_user, find_user
+from quart_tasks.auth.accounts import find_user
+from quart_tasks.auth.passwords import Passwords
+from quart_tasks.users.queries import create_user
+from quart_tasks.web.errors import APIError
 
 logger = logging.getLogger(__name__)
 

@@ -8,18 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import APIError
-from ..pagination import PageRequest
-from .models import Role, User, username_key
+from quart_tasks.auth.models import Role, User, username_key
+from quart_tasks.web.errors import APIError
+from quart_tasks.web.pagination import PageRequest
 
 
 def username_taken() -> APIError:
     return APIError(409, "conflict", "That username is taken")
-
-
-async def find_user(session: AsyncSession, username: str) -> User | None:
-    result = await session.scalars(select(User).where(User.username_key == username_key(username)))
-    return result.one_or_none()
 
 
 async def create_user(
@@ -39,11 +34,6 @@ async def create_user(
         await session.rollback()
         raise username_taken() from None
     return user
-
-
-async def set_password_hash(session: AsyncSession, user: User, password_hash: str) -> None:
-    user.password_hash = password_hash
-    await session.commit()
 
 
 async def list_users(session: AsyncSession, page: PageRequest) -> tuple[Sequence[User], int]:

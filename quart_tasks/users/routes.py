@@ -10,20 +10,15 @@ from quart_schema import (
     validate_response,
 )
 
-from ..database import db_session, release_connection
-from ..errors import ErrorResponse, unauthorized
-from ..pagination import PageHeaders, link_header
-from ..security import (
-    current_principal,
-    forbidden,
-    optional_auth,
-    optional_principal,
-    require_admin,
-    require_auth,
-)
-from . import queries
-from .passwords import passwords
-from .schemas import UserCreate, UserListQuery, UserOut, UserPage
+from quart_tasks.auth.accounts import find_user
+from quart_tasks.auth.caller import current_principal, forbidden, optional_principal
+from quart_tasks.auth.passwords import passwords
+from quart_tasks.storage.sessions import db_session, release_connection
+from quart_tasks.users import queries
+from quart_tasks.users.schemas import UserCreate, UserListQuery, UserOut, UserPage
+from quart_tasks.web.access import optional_auth, require_admin, require_auth
+from quart_tasks.web.errors import ErrorResponse, unauthorized
+from quart_tasks.web.pagination import PageHeaders, link_header
 
 users = Blueprint("users", __name__)
 
@@ -46,7 +41,7 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
         if not caller.is_admin:
             raise forbidden("Registration is closed: an admin must create accounts")
     session = db_session()
-    if await queries.find_user(session, data.username) is not None:
+    if await find_user(session, data.username) is not None:
         raise queries.username_taken()  # before paying for a hash
     await release_connection(session)
     password_hash = await passwords().hash(data.password)

@@ -6,10 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
-from ..pagination import OffsetPage, PageQuery
-from ..timestamps import Timestamp
-from .models import USERNAME_MAX_LENGTH
-from .passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from quart_tasks.auth.models import USERNAME_MAX_LENGTH
+from quart_tasks.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from quart_tasks.web.pagination import OffsetPage, PageQuery
+from quart_tasks.web.timestamps import Timestamp
 
 Username = Annotated[
     StrictStr,

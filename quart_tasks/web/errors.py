@@ -9,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from quart import Quart, Response, current_app, g, jsonify
 from quart_schema import RequestSchemaValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from quart_tasks.storage.outages import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -145,25 +147,6 @@ def service_unavailable(retry_after: int) -> APIError:
         "The database is unavailable; retry shortly",
         headers={"Retry-After": str(retry_after)},
     )
-
-
-UNAVAILABLE_SQLSTATE_PREFIXES = (
-    "08",  # connection exception
-    "53",  # insufficient resources: too many connections, out of memory or disk
-    "57P",  # operator intervention: shutting down, crashed, not yet accepting connections
-)
-
-
-def database_unavailable(error: DBAPIError) -> bool:
-    """Whether `error` says the database cannot serve now, rather than that a query is wrong.
-
-    The asyncpg dialect raises a plain `DBAPIError` for some of these (a server
-    that is shutting down or starting up), so the SQLSTATE decides.
-    """
-    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 async def handle_unavailable(error: Exception) -> Response:

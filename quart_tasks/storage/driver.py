@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from .errors import UNAVAILABLE_SQLSTATE_PREFIXES
+from quart_tasks.storage.outages import UNAVAILABLE_SQLSTATE_PREFIXES
 
 MAX_COMPILED = 512
 

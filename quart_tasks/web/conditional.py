@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from quart import request
 from werkzeug.http import quote_etag
 
-from .errors import APIError
+from quart_tasks.web.errors import APIError
 
 
 def etag(version: int) -> str:

@@ -6,7 +6,7 @@ from urllib.parse import unquote_to_bytes
 
 from quart import request
 
-from .errors import APIError
+from quart_tasks.web.errors import APIError
 
 
 async def require_utf8_query() -> None:

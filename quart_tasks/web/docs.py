@@ -8,7 +8,7 @@ from pathlib import Path
 from quart import Blueprint, Response, send_from_directory
 from quart_schema import hide
 
-from .errors import not_found
+from quart_tasks.web.errors import not_found
 
 
 def _swagger_dist() -> Path:

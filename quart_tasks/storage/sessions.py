@@ -1,4 +1,4 @@
-"""The async engine, the declarative base and the request-scoped session."""
+"""The app's database: its engine's lifetime and each request's session."""
 
 from __future__ import annotations
 
@@ -7,138 +7,21 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from quart import Quart, current_app, g, has_request_context, request
-from sqlalchemy import DateTime, MetaData, event, make_url
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Executable
-from sqlalchemy.types import TypeDecorator
 
-from .driver import Driver
-from .pool import FairAsyncQueuePool
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend.
-
-    SQLite keeps no offset, so values are normalised to UTC on the way in and
-    marked as UTC on the way out.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    @property
-    def python_type(self) -> type[datetime]:
-        return datetime
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
-
-
-def create_engine(config: dict[str, Any]) -> AsyncEngine:
-    """An engine for `DATABASE_URL`, tuned for its backend."""
-    url = make_url(config["DATABASE_URL"])
-    if url.get_backend_name() != "sqlite":
-        return create_async_engine(
-            url,
-            poolclass=FairAsyncQueuePool,
-            pool_size=config["DB_POOL_SIZE"],
-            max_overflow=config["DB_MAX_OVERFLOW"],
-            pool_timeout=config["DB_POOL_TIMEOUT"],
-            # After a database restart the first query on a dead connection fails
-            # (503) and SQLAlchemy invalidates the whole pool; a ping on every
-            # checkout would spare that one request at the cost of a round trip
-            # on all of them.
-            pool_pre_ping=config["DB_POOL_PRE_PING"],
-            connect_args={"timeout": config["DB_CONNECT_TIMEOUT"]},
-        )
-    in_memory = url.database in (None, "", ":memory:")
-    if in_memory:
-        # One shared connection, or every session would see its own empty database.
-        engine = create_async_engine(url, poolclass=StaticPool)
-    else:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
-        # One connection per process: SQLite lets one writer in at a time, and
-        # writers on several connections wait in its busy handler, which sleeps
-        # up to 100 ms a try; queued on the pool instead they go in turn.
-        engine = create_async_engine(
-            url,
-            poolclass=FairAsyncQueuePool,
-            pool_size=1,
-            max_overflow=0,
-            pool_timeout=config["DB_POOL_TIMEOUT"] * 6,
-        )
-    _configure_sqlite(engine, busy_timeout_ms=config["SQLITE_BUSY_TIMEOUT_MS"], wal=not in_memory)
-    return engine
-
-
-def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    # A statement cancelled with its request keeps its connection: aiosqlite runs it
-    # to the end on the connection's thread, and what comes next queues behind it.
-    # Invalidating (SQLAlchemy's default) leaves the cursor open, and while the
-    # cancelled task's traceback holds it SQLite cannot close the connection: its
-    # write lock outlives it and later writes wait out the busy timeout and fail.
-    # A cancelled commit or rollback (no statement) is still invalidated: no cursor
-    # is open then, and invalidating is what hands the connection back to the pool,
-    # as nothing after the cancellation would.
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def on_error(context: ExceptionContext) -> None:
-        if (
-            isinstance(context.original_exception, asyncio.CancelledError)
-            and context.statement is not None
-        ):
-            context.is_disconnect = False
-
+from quart_tasks.storage.driver import Driver
+from quart_tasks.storage.engine import create_engine
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 

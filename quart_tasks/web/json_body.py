@@ -14,7 +14,7 @@ from quart import Response, current_app, g, request
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from .errors import APIError
+from quart_tasks.web.errors import APIError
 
 BODY_DRAIN_SECONDS = 1.0
 

@@ -1,37 +1,33 @@
-"""Who is calling: the `authenticate` hook and the markers views declare their needs with.
+"""Who is calling: the `authenticate` hook, which enforces what each view declared.
 
-A view marked `require_auth` runs only for a valid access token of an existing
-user whose session is not revoked; `require_admin` also needs the admin role;
-`optional_auth` lets anonymous callers through with no principal. The hook runs
-before the body is read, so an anonymous client learns nothing else first.
+A view marked `require_auth` (`web.access`) runs only for a valid access token
+of an existing user whose session is not revoked; `require_admin` also needs
+the admin role; `optional_auth` lets anonymous callers through with no
+principal. The hook runs before the body is read, so an anonymous client
+learns nothing else first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, TypeVar
 
 from quart import current_app, g, request
-from quart_schema.openapi import QUART_SCHEMA_SECURITY_ATTRIBUTE
 
-from .auth.session_cache import session_cache
-from .auth.sessions import session_user
-from .database import db_session
-from .errors import APIError, unauthorized
-from .pool import first_in_line
-from .rate_limits import spend_api_rate_limit
-from .tokens import decode_access_token
-from .users.models import Role, User
-
-BEARER_SCHEME = "bearer"
-ACCESS_ATTRIBUTE = "_quart_tasks_access"
-QUERY_TOKEN_ATTRIBUTE = "_quart_tasks_query_token"
-QUERY_TOKEN_PARAMETER = "access_token"
-
-Access = Literal["user", "admin", "optional"]
-V = TypeVar("V", bound=Callable[..., Any])
+from quart_tasks.auth.models import Role, User
+from quart_tasks.auth.session_cache import session_cache
+from quart_tasks.auth.sessions import session_user
+from quart_tasks.auth.tokens import decode_access_token
+from quart_tasks.storage.pool import first_in_line
+from quart_tasks.storage.sessions import db_session
+from quart_tasks.web.access import (
+    QUERY_TOKEN_ATTRIBUTE,
+    QUERY_TOKEN_PARAMETER,
+    view_access,
+)
+from quart_tasks.web.errors import APIError, unauthorized
+from quart_tasks.web.rate_limits import spend_api_rate_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +61,6 @@ class Principal:
         return self.role == "admin"
 
 
-def _mark(access: Access, security: list[dict[str, list[str]]]) -> Callable[[V], V]:
-    def decorator(view: V) -> V:
-        setattr(view, ACCESS_ATTRIBUTE, access)
-        setattr(view, QUART_SCHEMA_SECURITY_ATTRIBUTE, security)
-        return view
-
-    return decorator
-
-
-require_auth = _mark("user", [{BEARER_SCHEME: []}])
-require_admin = _mark("admin", [{BEARER_SCHEME: []}])
-optional_auth = _mark("optional", [{BEARER_SCHEME: []}, {}])
-
-
-def view_access(view: Any) -> Access | None:
-    access: Access | None = getattr(view, ACCESS_ATTRIBUTE, None)
-    return access
-
-
 def bearer_token(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer` header; None when there is no header."""
     if header is None:
@@ -93,16 +70,6 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("Authorization must be 'Bearer <token>'")
     return token
-
-
-def accepts_query_token(view: V) -> V:
-    """Let the view's token come as `access_token` in the query string too.
-
-    Only for streams that browsers open with EventSource or WebSocket, which
-    cannot set an Authorization header. The access log never records queries.
-    """
-    setattr(view, QUERY_TOKEN_ATTRIBUTE, True)
-    return view
 
 
 def query_token(args: Mapping[str, str]) -> str | None:

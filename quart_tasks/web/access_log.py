@@ -7,7 +7,7 @@ import time
 
 from quart import Quart, Response, g, request
 
-from ..logs import ACCESS_LOGGER
+from quart_tasks.logs import ACCESS_LOGGER
 
 logger = logging.getLogger(ACCESS_LOGGER)
 

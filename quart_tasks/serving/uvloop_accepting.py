@@ -27,8 +27,8 @@ from hypercorn.asyncio.run import _run, worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import check_multiprocess_shutdown_event, load_application
 
-from .accepting import MAX_ACCEPTS_PER_TURN, CountedConnection, SharedListener
-from .logs import LOGGER_NAME
+from quart_tasks.logs import LOGGER_NAME
+from quart_tasks.serving.accepting import MAX_ACCEPTS_PER_TURN, CountedConnection, SharedListener
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
 

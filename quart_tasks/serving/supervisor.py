@@ -34,11 +34,11 @@ from typing import Any
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import write_pid_file
 
-from .accepting import AcceptShare, ConnectionCounts, sharing_accepts
-from .client_close import close_connections_promptly
-from .lifecycle import begin_draining
-from .logs import LOGGER_NAME
-from .response_writes import write_responses_in_one_call
+from quart_tasks.logs import LOGGER_NAME
+from quart_tasks.serving.accepting import AcceptShare, ConnectionCounts, sharing_accepts
+from quart_tasks.serving.client_close import close_connections_promptly
+from quart_tasks.serving.lifecycle import begin_draining
+from quart_tasks.serving.response_writes import write_responses_in_one_call
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
 
@@ -96,7 +96,7 @@ def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None
     sockets = sharing_accepts(config, sockets, stop.share)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]
     if config.worker_class == "uvloop":
-        from .uvloop_accepting import uvloop_worker as worker
+        from quart_tasks.serving.uvloop_accepting import uvloop_worker as worker
     else:
         from hypercorn.asyncio.run import asyncio_worker as worker
     worker(config=config, sockets=sockets, shutdown_event=stop)

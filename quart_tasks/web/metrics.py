@@ -23,8 +23,8 @@ from prometheus_client import (
 from quart import Quart, Response, g, request
 from sqlalchemy.pool import QueuePool
 
-from ..database import database
-from .access_log import route_template
+from quart_tasks.storage.sessions import database
+from quart_tasks.web.access_log import route_template
 
 LABELS = ["route", "method", "status"]
 REQUESTS = Counter("quart_tasks_http_requests", "HTTP requests answered.", LABELS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from http import HTTPStatus
+from importlib.metadata import version
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,9 +19,8 @@ from quart_schema.validation import (
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, IntegerConverter
 
-from . import __version__
-from .errors import ErrorResponse
-from .security import BEARER_SCHEME, view_access
+from quart_tasks.web.access import BEARER_SCHEME, view_access
+from quart_tasks.web.errors import ErrorResponse
 
 RETRY_AFTER_STATUSES = (429, 503)
 RETRY_AFTER_HEADER = {
@@ -164,7 +164,7 @@ def init_openapi(app: Quart) -> QuartSchema:
         app,
         info={
             "title": "quart-tasks",
-            "version": __version__,
+            "version": version("quart-tasks"),
             "description": "An async REST API for tasks.",
         },
         swagger_ui_path="/docs",

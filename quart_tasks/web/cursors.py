@@ -12,10 +12,8 @@ import hmac
 import json
 from typing import Any
 
-from quart import current_app
-
-from .errors import APIError
-from .tokens import KeyRing
+from quart_tasks.web.errors import APIError
+from quart_tasks.web.keys import key_ring
 
 PURPOSE = b"quart-tasks cursor"
 
@@ -28,11 +26,6 @@ class InvalidCursor(APIError):
             "cursor: not a cursor this server issued for this sort order",
             details=[{"loc": ["cursor"], "message": "Invalid cursor"}],
         )
-
-
-def _ring() -> KeyRing:
-    ring: KeyRing = current_app.extensions["key_ring"]
-    return ring
 
 
 def _mac(secret: str, payload: bytes) -> bytes:
@@ -48,7 +41,7 @@ def _unb64(text: str) -> bytes:
 
 
 def encode_cursor(content: dict[str, Any]) -> str:
-    ring = _ring()
+    ring = key_ring()
     payload = json.dumps(content, separators=(",", ":"), sort_keys=True).encode()
     return f"{_b64(payload)}.{_b64(_mac(ring.keys[ring.signing_key_id], payload))}"
 
@@ -64,7 +57,9 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     # must not let one cursor be written several ways.
     if _b64(payload) != payload_part or _b64(mac) != mac_part:
         raise InvalidCursor()
-    if not any(hmac.compare_digest(mac, _mac(secret, payload)) for secret in _ring().keys.values()):
+    if not any(
+        hmac.compare_digest(mac, _mac(secret, payload)) for secret in key_ring().keys.values()
+    ):
         raise InvalidCursor()
     try:
         content = json.loads(payload)

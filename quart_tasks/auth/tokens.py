@@ -12,41 +12,20 @@ memory. Whether its session still stands is asked separately (`session_cache`).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from quart import Quart, current_app
 
-from .errors import unauthorized
-from .ids import MAX_BIG_ID
+from quart_tasks.storage.ids import MAX_BIG_ID
+from quart_tasks.web.errors import unauthorized
+from quart_tasks.web.keys import KeyRing, key_ring
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["iss", "sub", "iat", "exp", "jti", "fam"]
-
-
-def key_id(secret: str) -> str:
-    return hmac.new(secret.encode(), b"quart-tasks signing key", hashlib.sha256).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRing:
-    signing_key_id: str
-    keys: Mapping[str, str]  # kid -> secret
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> KeyRing:
-        current: str = config["SECRET_KEY"]
-        fallbacks = [
-            key.strip() for key in config["SECRET_KEY_FALLBACKS"].split(",") if key.strip()
-        ]
-        keys = {key_id(secret): secret for secret in [*fallbacks, current]}
-        return cls(signing_key_id=key_id(current), keys=keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +63,10 @@ def init_tokens(app: Quart) -> None:
     app.extensions["verified_tokens"] = VerifiedTokens()
 
 
-def _key_ring() -> KeyRing:
-    ring: KeyRing = current_app.extensions["key_ring"]
-    return ring
-
-
 def issue_access_token(user_id: int, role: str, family_id: str) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     config = current_app.config
-    ring = _key_ring()
+    ring = key_ring()
     lifetime: int = config["JWT_EXP_SECONDS"]
     now = int(time.time())
     claims = {
@@ -134,7 +108,7 @@ def _verify(token: str) -> AccessClaims:
     """
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-        secret = _key_ring().keys.get(kid) if isinstance(kid, str) else None
+        secret = key_ring().keys.get(kid) if isinstance(kid, str) else None
         if secret is None:
             raise jwt.InvalidKeyError("unknown key id")
         claims: dict[str, Any] = jwt.decode(

@@ -16,7 +16,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from quart import Quart, Response, current_app, g
 
-from .errors import APIError
+from quart_tasks.web.errors import APIError
 
 logger = logging.getLogger(__name__)
 

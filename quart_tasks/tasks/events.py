@@ -1,0 +1,330 @@
+"""The event log's write half: every task change writes its event in its own transaction.
+
+Ids must grow in commit order, or a subscriber resuming after id N could miss
+an event that got a smaller id but committed later. SQLite lets one writer in
+at a time, so that holds by itself; on PostgreSQL a transaction-scoped advisory
+lock, taken just before the event's id is drawn and held until commit, makes
+the writers draw ids in the order they commit. On PostgreSQL the insert also
+notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
+
+`live` reads the log; this process's own commits are announced to it by
+`events_committed`, so its subscribers need not wait for a poll or a notification.
+"""
+
+from __future__ import annotations
+
+import random
+import typing
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, Literal
+
+from blinker import Namespace
+from quart import current_app, has_app_context
+from sqlalchemy import (
+    ARRAY,
+    CTE,
+    ColumnElement,
+    DateTime,
+    Insert,
+    Select,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from quart_tasks.storage.base import utcnow
+from quart_tasks.storage.sessions import best_effort, is_postgresql
+from quart_tasks.tasks import statements
+from quart_tasks.tasks.models import TaskEvent, TaskRecord
+from quart_tasks.tasks.schemas import TaskOut
+
+CHANNEL = "task_events"
+ORDER_LOCK_KEY = 0x7461736B  # any constant, the same in every process
+WRITTEN_FLAG = "task_events_written"
+"""Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
+
+TASK_ID_SEQUENCE = "tasks_id_seq"
+"""The sequence PostgreSQL made for `tasks.id` (a BIGSERIAL)."""
+
+EventType = Literal["task.created", "task.updated", "task.deleted"]
+
+
+_signals = Namespace()
+events_committed = _signals.signal("task-events-committed")
+"""Sent, with the app as sender, once this process has committed task events."""
+
+
+async def record_change(session: AsyncSession, event_type: EventType, task: TaskRecord) -> None:
+    await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
+
+
+def creation_with_event(
+    owner_id: int, title: str, done: bool, now: datetime
+) -> tuple[Select[Any], dict[str, Any]]:
+    """`creations_with_events` for one task."""
+    return creations_with_events([owner_id], [title], [done], [now])
+
+
+def creations_with_events(
+    owner_ids: list[int], titles: list[str], dones: list[bool], nows: list[datetime]
+) -> tuple[Select[Any], dict[str, Any]]:
+    """On PostgreSQL, one statement that inserts tasks and their `task.created` events.
+
+    The tasks' insert and their events' are CTEs of one select, the events'
+    rows taken from the order lock as `_insert_event`'s is and their JSON
+    rendered by PostgreSQL (`_task_json`). Being one statement, it is atomic
+    even in autocommit, which spares a create BEGIN and COMMIT. Each row comes
+    back with `position`, its place (from 1) in the lists.
+    """
+    values = {
+        "owner_ids": [str(owner_id) for owner_id in owner_ids],
+        "titles": titles,
+        "dones": ["true" if done else "false" for done in dones],
+        "nows": [now.isoformat() for now in nows],
+        "lock_key": ORDER_LOCK_KEY,
+    }
+    return _creations_with_events(), values
+
+
+@cache
+def _creations_with_events() -> Select[Any]:
+    # Every list goes as text[] and is cast here: asyncpg knows text[] at once,
+    # but before its first use of bigint[], boolean[] or timestamptz[] on a
+    # connection it queries the server's catalog for the type, some 10 ms; on
+    # a fresh pool, a burst of creates met it once per connection in turn.
+    given = (
+        func.unnest(
+            bindparam("owner_ids", type_=ARRAY(Text)),
+            bindparam("titles", type_=ARRAY(Text)),
+            bindparam("dones", type_=ARRAY(Text)),
+            bindparam("nows", type_=ARRAY(Text)),
+        )
+        .table_valued("owner_id", "title", "done", "now", with_ordinality="position")
+        .render_derived(name="given")
+    )
+    # Ids drawn here, in the given order, so that each inserted row can be
+    # matched to its place: RETURNING cannot return the ordinality.
+    task_id = func.nextval(literal_column(f"'{TASK_ID_SEQUENCE}'::regclass"))
+    given_task = select(
+        task_id.label("id"),
+        cast(given.c.owner_id, TASKS.c.owner_id.type).label("owner_id"),
+        given.c.title,
+        cast(given.c.done, TASKS.c.done.type).label("done"),
+        cast(given.c.now, DateTime(timezone=True)).label("now"),
+        given.c.position,
+    ).cte("given_task")
+    new_task = (
+        insert(TASKS)
+        .from_select(
+            ["id", "owner_id", "title", "done", "version", "created_at", "updated_at"],
+            select(
+                given_task.c.id,
+                given_task.c.owner_id,
+                given_task.c.title,
+                given_task.c.done,
+                literal(1),
+                given_task.c.now,
+                given_task.c.now,
+            ).order_by(given_task.c.position),
+        )
+        .returning(*statements.TASK_COLUMNS)
+        .cte("new_task")
+    )
+    events = (
+        select(
+            literal("task.created", EVENTS.c.type.type),
+            new_task.c.id,
+            new_task.c.owner_id,
+            _task_json(new_task),
+            new_task.c.created_at,
+        )
+        .select_from(new_task.join(_order_lock(), true()))
+        .order_by(new_task.c.id)
+    )
+    return (
+        select(given_task.c.position, *new_task.c)
+        .select_from(new_task.join(given_task, new_task.c.id == given_task.c.id))
+        .add_cte(_notifying_insert(events).cte("new_event"))
+    )
+
+
+def change_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
+    """On PostgreSQL, `change` (`statements.change`, its `values` with `now`) and, if it
+    changed a value, the task's `task.updated` event, in one statement: atomic in
+    autocommit, and the order lock is held from the event's insert to the commit
+    without waiting for the app's next turn.
+    """
+    return _change_with_event(change), {**values, "lock_key": ORDER_LOCK_KEY}
+
+
+@cache
+def _change_with_event(change: Update) -> Select[Any]:
+    updated = change.cte("updated")
+    # The lock is taken in the event's row, so only for a task that changed
+    # (`updated_at` moves to `now` only then), and before the event's id is drawn.
+    locked_payload = case(
+        (func.pg_advisory_xact_lock(bindparam("lock_key")).is_(None), None),
+        else_=_task_json(updated),
+    )
+    now = bindparam("now", type_=EVENTS.c.created_at.type)
+    event = select(
+        literal("task.updated", EVENTS.c.type.type),
+        updated.c.id,
+        updated.c.owner_id,
+        locked_payload,
+        now,
+    ).where(updated.c.updated_at == now)
+    return select(*updated.c).add_cte(_notifying_insert(event).cte("new_event"))
+
+
+TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+"""`to_char`'s way to write what `timestamps.format_timestamp` writes for a UTC time."""
+
+
+def _task_json(task: Any) -> ColumnElement[str]:
+    """A task row's JSON, byte for byte as `TaskOut` renders it."""
+
+    def timestamp(column: Any) -> ColumnElement[str]:
+        return func.to_char(func.timezone("UTC", column), literal(TIMESTAMP_FORMAT, Text))
+
+    def text(value: str) -> ColumnElement[str]:
+        return literal(value, Text)
+
+    return (
+        text('{"id":')
+        + cast(task.c.id, Text)
+        + text(',"title":')
+        + cast(func.to_json(task.c.title), Text)
+        + text(',"done":')
+        + case((task.c.done, text("true")), else_=text("false"))
+        + text(',"created_at":"')
+        + timestamp(task.c.created_at)
+        + text('","updated_at":"')
+        + timestamp(task.c.updated_at)
+        + text('"}')
+    )
+
+
+async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
+    await _record(session, "task.deleted", task_id, owner_id, None)
+
+
+async def _record(
+    session: AsyncSession,
+    event_type: EventType,
+    task_id: int,
+    owner_id: int,
+    task: TaskOut | None,
+) -> None:
+    values = {
+        "type": event_type,
+        "task_id": task_id,
+        "owner_id": owner_id,
+        "payload": task.model_dump_json() if task is not None else f'{{"id":{task_id}}}',
+        "created_at": utcnow(),
+        "lock_key": ORDER_LOCK_KEY,
+    }
+    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
+    note_written(session)
+
+
+def announce_committed() -> None:
+    """Events just committed reach this process's subscribers without waiting for a poll."""
+    if has_app_context():
+        events_committed.send(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def note_written(session: AsyncSession) -> None:
+    """The transaction wrote an event: announce it once it commits."""
+    session.info[WRITTEN_FLAG] = True
+
+
+EVENTS = typing.cast(Table, TaskEvent.__table__)
+TASKS = statements.TASKS
+EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
+
+
+@cache
+def _insert_event(*, postgresql: bool) -> Insert:
+    """The event's insert; on PostgreSQL it takes the order lock and notifies `CHANNEL`."""
+    values = [bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS]
+    if not postgresql:
+        return insert(EVENTS).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
+    return _notifying_insert(select(*values).select_from(_order_lock()))
+
+
+def _order_lock() -> CTE:
+    """A CTE that takes the order lock: select an event's row from it, and the lock is
+    held before the event's id is drawn."""
+    return select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).cte(
+        "order_lock"
+    )
+
+
+def _notifying_insert(rows: Select[Any]) -> Insert:
+    """Insert `rows` (EVENT_COLUMNS) as events, notifying `CHANNEL` of each id."""
+    return (
+        insert(EVENTS)
+        .from_select(list(EVENT_COLUMNS), rows)
+        .returning(func.pg_notify(CHANNEL, cast(EVENTS.c.id, Text)))
+    )
+
+
+async def purge_some(session: AsyncSession) -> None:
+    """Now and then, drop events past the retention age or count; the newest always stays.
+
+    Runs in the writer's request after its commit: no separate daemon.
+    """
+    config = current_app.config
+    every = config["EVENTS_PURGE_EVERY"]
+    if every <= 0 or random.randrange(every) != 0:
+        return
+    async with best_effort(session, "purge old task events"):
+        newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
+        oldest = (
+            await session.execute(
+                select(TaskEvent.id, TaskEvent.created_at).order_by(TaskEvent.id).limit(1)
+            )
+        ).first()
+        past_count = newest - config["EVENTS_RETENTION_COUNT"]
+        cutoff = utcnow() - timedelta(seconds=config["EVENTS_RETENTION_SECONDS"])
+        if oldest is None or oldest.id >= newest:
+            return
+        if oldest.id > past_count and oldest.created_at >= cutoff:
+            return  # the oldest is kept, so is everything after it
+        expired = (
+            select(TaskEvent.id)
+            .where(
+                TaskEvent.id < newest,
+                (TaskEvent.id <= past_count) | (TaskEvent.created_at < cutoff),
+            )
+            .order_by(TaskEvent.id)
+            .limit(1000)
+        )
+        await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
+        await session.commit()
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _announce_after_commit(session: Session) -> None:
+    if session.info.pop(WRITTEN_FLAG, False):
+        announce_committed()
+
+
+@sqlalchemy_event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, _previous: object) -> None:
+    session.info.pop(WRITTEN_FLAG, None)

@@ -7,7 +7,7 @@ import logging
 from quart import Quart, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from quart_tasks.auth.caller import authenticate
+from quart_tasks.auth.caller import authenticate, authenticate_websocket
 from quart_tasks.auth.passwords import init_passwords, passwords
 from quart_tasks.auth.routes import auth
 from quart_tasks.auth.session_cache import SessionCache
@@ -55,6 +55,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.before_request(limit_body_size)
     app.before_request(require_utf8_query)
     app.before_request(authenticate)
+    app.before_websocket(authenticate_websocket)
     app.before_request(require_json_object)
     app.after_request(finish_reading_body)
     init_cors(app)

@@ -1,10 +1,11 @@
-"""Who is calling: the `authenticate` hook, which enforces what each view declared.
+"""Who is calling: the `authenticate` hooks, which enforce what each view declared.
 
-A view marked `require_auth` (`web.access`) runs only for a valid access token
-of an existing user whose session is not revoked; `require_admin` also needs
-the admin role; `optional_auth` lets anonymous callers through with no
-principal. The hook runs before the body is read, so an anonymous client
-learns nothing else first.
+A view marked `require_auth` (`web.access`), or not marked at all, runs only
+for a valid access token of an existing user whose session is not revoked;
+`require_admin` also needs the admin role; `optional_auth` lets anonymous
+callers through with no principal, and `public` lets anyone through without a
+look at the token. The hook runs before the body is read, so an anonymous
+client learns nothing else first.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from quart import current_app, g, request
+from quart import current_app, g, request, websocket
+from werkzeug.datastructures import Headers
 
 from quart_tasks.auth.models import Role, User
 from quart_tasks.auth.session_cache import session_cache
@@ -24,10 +27,14 @@ from quart_tasks.storage.sessions import db_session
 from quart_tasks.web.access import (
     QUERY_TOKEN_ATTRIBUTE,
     QUERY_TOKEN_PARAMETER,
-    view_access,
+    Access,
+    required_access,
 )
 from quart_tasks.web.errors import APIError, unauthorized
 from quart_tasks.web.rate_limits import spend_api_rate_limit
+
+POLICY_VIOLATION = 1008
+"""The WebSocket close code for a refused caller."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +102,57 @@ async def principal_for(token: str) -> Principal:
 
 
 async def authenticate() -> None:
+    """Before each HTTP request: the caller its view requires (`web.access`), or 401/403."""
     view = current_app.view_functions.get(request.endpoint or "")
-    access = view_access(view)
-    if access is None or request.method == "OPTIONS":  # preflights carry no token
+    if view is None or request.method == "OPTIONS":  # no route (404), or a preflight
+        return
+    access = required_access(view)
+    if access == "public":
         return
     g.principal = None
-    token = bearer_token(request.headers.get("Authorization"))
+    principal = await _caller(access, view, request.headers, request.args)
+    if principal is not None:
+        await spend_api_rate_limit(principal.user_id)
+
+
+async def authenticate_websocket() -> str | None:
+    """Before each WebSocket: as `authenticate`, but a refusal is the socket closed with 1008.
+
+    A browser's WebSocket sees no status of a refused handshake; a close code
+    and reason it does see. Returning a value ends the WebSocket there.
+    """
+    view = current_app.view_functions.get(websocket.endpoint or "")
+    if view is None:
+        return None
+    access = required_access(view)
+    if access == "public":
+        return None
+    g.principal = None
+    try:
+        await _caller(access, view, websocket.headers, websocket.args)
+    except APIError as error:
+        await websocket.accept()
+        await websocket.close(POLICY_VIOLATION, error.message[:120])
+        return "refused"
+    return None
+
+
+async def _caller(
+    access: Access, view: Any, headers: Headers, args: Mapping[str, str]
+) -> Principal | None:
+    """The caller `access` needs, set as `g.principal`; None for an anonymous `optional` one."""
+    token = bearer_token(headers.get("Authorization"))
     if token is None and getattr(view, QUERY_TOKEN_ATTRIBUTE, False):
-        token = query_token(request.args)
+        token = query_token(args)
     if token is None:
         if access == "optional":
-            return
+            return None
         raise unauthorized("Missing Bearer token")
     principal = await principal_for(token)
     g.principal = principal
     if access == "admin" and not principal.is_admin:
         raise forbidden()
-    await spend_api_rate_limit(principal.user_id)
+    return principal
 
 
 def forbidden(message: str = "Only an admin may do this") -> APIError:

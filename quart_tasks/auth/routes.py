@@ -14,7 +14,7 @@ from quart_tasks.auth.schemas import LoginRequest, RefreshRequest, TokenResponse
 from quart_tasks.auth.throttle import login_throttle
 from quart_tasks.auth.tokens import issue_access_token
 from quart_tasks.storage.sessions import db_session, release_connection
-from quart_tasks.web.access import require_auth
+from quart_tasks.web.access import public, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
 from quart_tasks.web.openapi import NoContent
 
@@ -31,6 +31,7 @@ def token_response(user: User, family_id: str, refresh_token: str) -> TokenRespo
 
 
 @auth.post("/login")
+@public
 @validate_request(LoginRequest)
 @validate_response(TokenResponse)
 @document_response(ErrorResponse, 401)
@@ -61,6 +62,7 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
 
 
 @auth.post("/token/refresh")
+@public
 @validate_request(RefreshRequest)
 @validate_response(TokenResponse)
 @document_response(ErrorResponse, 401)

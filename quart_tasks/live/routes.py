@@ -8,13 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, current_app, g, request, websocket
 from quart_schema import validate_querystring
 
-from quart_tasks.auth.caller import (
-    Principal,
-    bearer_token,
-    current_principal,
-    principal_for,
-    query_token,
-)
+from quart_tasks.auth.caller import POLICY_VIOLATION, Principal, current_principal
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.streams import Heartbeat, sse_frames, stream_events, ws_message
 from quart_tasks.storage.ids import MAX_BIG_ID
@@ -24,7 +18,6 @@ from quart_tasks.web.openapi import event_stream
 
 live = Blueprint("live", __name__)
 
-POLICY_VIOLATION = 1008
 SSE_PREAMBLE = b"retry: 2000\n: connected\n\n"
 """Sent first: reconnect after 2 s, and the headers go out at once."""
 
@@ -113,17 +106,16 @@ async def task_events(query_args: StreamQuery) -> Response:
 
 
 @live.websocket("/tasks/ws")
+@require_auth
+@accepts_query_token
 async def task_events_websocket() -> None:
     """The same events as JSON text messages: `{"id", "event", "data"}`.
 
     The token comes as `Authorization: Bearer` or `access_token`; without a
     valid one the socket is closed with 1008 (policy violation).
     """
+    caller = current_principal()
     try:
-        token = bearer_token(websocket.headers.get("Authorization")) or query_token(websocket.args)
-        if token is None:
-            raise APIError(401, "unauthorized", "Missing Bearer token")
-        caller = await principal_for(token)
         since = _websocket_since(websocket.args.get("since"))
         resume = resume_after(since, websocket.headers.get("Last-Event-ID"))
     except APIError as error:

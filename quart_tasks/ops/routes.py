@@ -11,6 +11,7 @@ from quart_schema import hide
 from sqlalchemy import text
 
 from quart_tasks.storage.sessions import database
+from quart_tasks.web.access import public
 from quart_tasks.web.errors import not_found
 from quart_tasks.web.metrics import render_metrics
 from quart_tasks.web.rate_limits import rate_limit_storage
@@ -20,6 +21,7 @@ ops = Blueprint("ops", __name__)
 
 
 @ops.get("/healthz")
+@public
 @hide
 async def healthz() -> Response:
     """The process runs and answers; touches nothing else."""
@@ -27,6 +29,7 @@ async def healthz() -> Response:
 
 
 @ops.get("/readyz")
+@public
 @hide
 async def readyz() -> Response:
     """The database (and Redis, when configured) answer within `READY_TIMEOUT` each."""
@@ -66,6 +69,7 @@ async def _passes(check: Awaitable[bool], *, within: float) -> bool:
 
 
 @ops.get("/metrics")
+@public
 @hide
 async def metrics() -> Response:
     """Prometheus text, when `METRICS_ENABLED`."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from quart import Blueprint, Response, send_from_directory
 from quart_schema import hide
 
+from quart_tasks.web.access import public
 from quart_tasks.web.errors import not_found
 
 
@@ -25,6 +26,7 @@ docs = Blueprint("docs", __name__)
 
 
 @docs.get("/docs/assets/<name>")
+@public
 @hide
 async def swagger_asset(name: str) -> Response:
     if name not in ASSETS:

@@ -19,7 +19,7 @@ from quart_schema.validation import (
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, IntegerConverter
 
-from quart_tasks.web.access import BEARER_SCHEME, view_access
+from quart_tasks.web.access import BEARER_SCHEME, make_public, required_access
 from quart_tasks.web.errors import ErrorResponse
 
 RETRY_AFTER_STATUSES = (429, 503)
@@ -141,8 +141,8 @@ def _error_statuses(rule: Rule, view: Any) -> list[int]:
         view, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE
     ):
         statuses.append(400)
-    access = view_access(view)
-    if access is not None:  # a token, even an optional one, can be refused
+    access = required_access(view)
+    if access != "public":  # a token, even an optional one, can be refused
         statuses.append(401)
     if access == "admin":
         statuses.append(403)
@@ -150,7 +150,7 @@ def _error_statuses(rule: Rule, view: Any) -> list[int]:
         statuses.append(404)
     if hasattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE):
         statuses += [413, 415]
-    if access is not None:  # RATE_LIMIT counts each caller's requests
+    if access != "public":  # RATE_LIMIT counts each caller's requests
         statuses.append(429)
     statuses += [500, 503]  # every API route needs the database
     return statuses
@@ -160,7 +160,7 @@ def init_openapi(app: Quart) -> QuartSchema:
     # Swagger UI's assets come from the flask-swagger-ui package, served by the app itself.
     app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = "/docs/assets/swagger-ui-bundle.js"
     app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = "/docs/assets/swagger-ui.css"
-    return QuartSchema(
+    extension = QuartSchema(
         app,
         info={
             "title": "quart-tasks",
@@ -175,3 +175,5 @@ def init_openapi(app: Quart) -> QuartSchema:
         },
         openapi_provider_class=TasksOpenAPIProvider,
     )
+    make_public(app, "openapi", "swagger_ui")
+    return extension

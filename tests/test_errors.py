@@ -10,6 +10,7 @@ from quart import Quart
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from quart_tasks.storage.outages import database_unavailable
+from quart_tasks.web.access import public
 from tests.support import Client
 
 
@@ -34,7 +35,7 @@ def failing_app(app: Quart) -> Quart:
     async def explode() -> str:
         raise RuntimeError("secret internals: password=hunter2")
 
-    app.add_url_rule("/explode", "explode", explode)
+    app.add_url_rule("/explode", "explode", public(explode))
     return app
 
 

@@ -7,17 +7,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import hypercorn.asyncio.run
 import hypercorn.protocol
 import pytest
 from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.asyncio.task_group import TaskGroup
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.typing import ConnectionState
 
-from quart_tasks.serving.response_writes import OneWriteH11Protocol, write_responses_in_one_call
+from quart_tasks.serving.patches import install_serving_patches
+from quart_tasks.serving.response_writes import OneWriteH11Protocol
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 REQUEST = b"GET /x HTTP/1.1\r\nhost: test\r\n\r\n"
@@ -140,7 +143,8 @@ async def test_a_streams_head_is_written_before_its_first_chunk() -> None:
 
 def test_workers_are_made_to_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hypercorn.protocol, "H11Protocol", H11Protocol)
-    write_responses_in_one_call()
+    monkeypatch.setattr(hypercorn.asyncio.run, "TCPServer", TCPServer)
+    install_serving_patches()
     wrapper = ProtocolWrapper(
         ASGIWrapper(answering(b"", length=True)),  # type: ignore[arg-type]
         Config(),

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 
 import h11
-import hypercorn.asyncio.run
 from hypercorn.asyncio.tcp_server import TCPServer
 
 LINGER_SECONDS = 2.0
@@ -63,8 +62,3 @@ class PromptlyClosingTCPServer(TCPServer):
             and connection.their_state is h11.SEND_BODY
             and not self.reader.at_eof()
         )
-
-
-def close_connections_promptly() -> None:
-    """Have this process's Hypercorn worker serve connections with `PromptlyClosingTCPServer`."""
-    hypercorn.asyncio.run.TCPServer = PromptlyClosingTCPServer  # type: ignore[attr-defined]

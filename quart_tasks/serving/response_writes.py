@@ -14,7 +14,6 @@ before, so that its client hears from it before the first event.
 from __future__ import annotations
 
 import h11
-import hypercorn.protocol
 from hypercorn.events import RawData
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
@@ -46,8 +45,3 @@ class OneWriteH11Protocol(H11Protocol):
 
 def _has_content_length(response: h11.Response) -> bool:
     return any(name == b"content-length" for name, _value in response.headers)
-
-
-def write_responses_in_one_call() -> None:
-    """Have this process's Hypercorn worker speak HTTP/1.1 through `OneWriteH11Protocol`."""
-    hypercorn.protocol.H11Protocol = OneWriteH11Protocol  # type: ignore[attr-defined]

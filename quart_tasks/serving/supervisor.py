@@ -36,9 +36,8 @@ from hypercorn.utils import write_pid_file
 
 from quart_tasks.logs import LOGGER_NAME
 from quart_tasks.serving.accepting import AcceptShare, ConnectionCounts, sharing_accepts
-from quart_tasks.serving.client_close import close_connections_promptly
 from quart_tasks.serving.lifecycle import begin_draining
-from quart_tasks.serving.response_writes import write_responses_in_one_call
+from quart_tasks.serving.patches import install_serving_patches
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
 
@@ -87,12 +86,14 @@ class WorkerStopSignal:
 
 
 def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None:
-    """A worker process's entry point: Hypercorn's worker function for the configured loop."""
+    """A worker process's entry point: Hypercorn's worker function for the configured loop.
+
+    The patches go in first: one that no longer fits the installed Hypercorn stops
+    the worker here, with an error naming it, before it touches a socket."""
+    install_serving_patches()
     for signum in WORKER_IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
-    close_connections_promptly()
-    write_responses_in_one_call()
     sockets = sharing_accepts(config, sockets, stop.share)
     stop.listeners = [*sockets.secure_sockets, *sockets.insecure_sockets]
     if config.worker_class == "uvloop":

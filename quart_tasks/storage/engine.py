@@ -11,11 +11,13 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from quart_tasks.storage.internals import check_storage_internals
 from quart_tasks.storage.pool import FairAsyncQueuePool
 
 
 def create_engine(config: dict[str, Any]) -> AsyncEngine:
     """An engine for `DATABASE_URL`, tuned for its backend."""
+    check_storage_internals()
     url = make_url(config["DATABASE_URL"])
     if url.get_backend_name() != "sqlite":
         return create_async_engine(

@@ -1,0 +1,109 @@
+"""What a worker changes in Hypercorn, and the fences that keep an upgrade from breaking it.
+
+Written against Hypercorn 0.18 (`pyproject.toml` pins `~=0.18.0`). Every worker
+that `quart-tasks serve` starts calls `install_serving_patches()` first: it
+checks every fence below and only then replaces Hypercorn's two classes, so a
+Hypercorn that changed what a patch touches stops the worker at start-up with
+an error naming the patch. `hypercorn asgi:app` installs none of them; what it
+lacks is listed in `asgi.py`.
+"""
+
+from __future__ import annotations
+
+import hypercorn.asyncio.run
+import hypercorn.protocol
+import hypercorn.utils
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.asyncio.worker_context import AsyncioSingleTask
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h11 import H11Protocol
+
+from quart_tasks.serving.client_close import PromptlyClosingTCPServer
+from quart_tasks.serving.fences import Fence, Touch, check_all
+from quart_tasks.serving.response_writes import OneWriteH11Protocol
+
+HYPERCORN = ("0.18.",)
+
+PROMPT_CLOSE = Fence(
+    name="prompt close (serving.client_close)",
+    library="hypercorn",
+    versions=HYPERCORN,
+    unnecessary_when=(
+        "Hypercorn stops a connection's idle timer once its client has closed, and "
+        "half-closes rather than closes a connection whose request body is unread"
+    ),
+    touches=(
+        Touch(hypercorn.asyncio.run, "TCPServer", "class"),
+        Touch(hypercorn.asyncio.run.worker_serve, "TCPServer", "named in"),
+        Touch(TCPServer, "_read_data", "async function", ("self",)),
+        Touch(TCPServer, "_close", "async function", ("self",)),
+        Touch(TCPServer.__init__, "idle_task", "named in"),
+        Touch(TCPServer.__init__, "reader", "named in"),
+        Touch(TCPServer.__init__, "writer", "named in"),
+        Touch(TCPServer.__init__, "loop", "named in"),
+        Touch(TCPServer.run, "protocol", "named in"),
+        Touch(AsyncioSingleTask, "stop", "async function", ("self",)),
+        Touch(ProtocolWrapper.__init__, "protocol", "named in"),
+        Touch(H11Protocol.__init__, "connection", "named in"),
+    ),
+)
+
+ONE_WRITE = Fence(
+    name="one write per response (serving.response_writes)",
+    library="hypercorn",
+    versions=HYPERCORN,
+    unnecessary_when="Hypercorn writes a response's head together with its first body bytes",
+    touches=(
+        Touch(hypercorn.protocol, "H11Protocol", "class"),
+        Touch(ProtocolWrapper.__init__, "H11Protocol", "named in"),
+        Touch(H11Protocol, "_send_h11_event", "async function", ("self", "event")),
+        Touch(H11Protocol.__init__, "send", "named in"),
+        Touch(H11Protocol.__init__, "connection", "named in"),
+    ),
+)
+
+WORKERS = Fence(
+    name="supervised workers and shared accepts (serving.supervisor, serving.accepting)",
+    library="hypercorn",
+    versions=HYPERCORN,
+    unnecessary_when=(
+        "Hypercorn's master replaces a dead worker instead of stopping, and its uvloop "
+        "worker takes a loop factory (or libuv honours a listener's own accept())"
+    ),
+    touches=(
+        Touch(
+            hypercorn.asyncio.run,
+            "asyncio_worker",
+            "function",
+            ("config", "sockets", "shutdown_event"),
+        ),
+        Touch(
+            hypercorn.asyncio.run,
+            "_run",
+            "function",
+            ("main", "debug", "shutdown_trigger", "loop_factory"),
+        ),
+        Touch(
+            hypercorn.asyncio.run,
+            "worker_serve",
+            "async function",
+            ("app", "config", "sockets", "shutdown_trigger"),
+        ),
+        Touch(
+            hypercorn.utils,
+            "check_multiprocess_shutdown_event",
+            "async function",
+            ("shutdown_event", "sleep"),
+        ),
+        Touch(hypercorn.utils, "load_application", "function", ("path", "wsgi_max_body_size")),
+    ),
+)
+
+FENCES = (PROMPT_CLOSE, ONE_WRITE, WORKERS)
+
+
+def install_serving_patches() -> None:
+    """Check every fence, then have this process's Hypercorn worker serve through the patches."""
+    check_all(FENCES)
+    hypercorn.asyncio.run.TCPServer = PromptlyClosingTCPServer  # type: ignore[attr-defined]
+    hypercorn.protocol.H11Protocol = OneWriteH11Protocol  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from quart_tasks.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH,
 from quart_tasks.config import Config, ConfigError, load_config
 from quart_tasks.logs import LOGGER_NAME, configure_logging
 from quart_tasks.serving.supervisor import Supervisor
+from quart_tasks.serving.tuning import ProcessTuning
 from quart_tasks.storage.engine import create_engine
 from quart_tasks.users import queries
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
@@ -175,7 +176,8 @@ def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None)
         share_metrics_between_workers()
         on_worker_exit = forget_dead_worker_metrics
     try:
-        supervisor = Supervisor(config, on_worker_exit=on_worker_exit)
+        tuning = ProcessTuning(gc_gen0_threshold=settings.GC_GEN0_THRESHOLD)
+        supervisor = Supervisor(config, tuning=tuning, on_worker_exit=on_worker_exit)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     sys.exit(supervisor.run())

@@ -105,9 +105,6 @@ class TestingConfig(Config):
     APP_ENV: Environment = "testing"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite+aiosqlite:///:memory:"
-    # A test run starts hundreds of apps in one process; each would freeze the
-    # garbage of the tests before it.
-    GC_GEN0_THRESHOLD: int = 0
 
 
 class ProductionConfig(Config):

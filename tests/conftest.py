@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
 from quart_tasks.models import Base, Task
+from quart_tasks.services import services_of
 from quart_tasks.storage.sessions import Database
 from tests.live import fresh_database_url, running_server
 from tests.support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
@@ -38,7 +39,7 @@ class MakeUser(Protocol):
 
 
 def app_database(app: Quart) -> Database:
-    db: Database = app.extensions["database"]
+    db: Database = services_of(app).database
     return db
 
 

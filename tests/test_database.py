@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from quart_tasks import config as settings
 from quart_tasks.models import Task, User
+from quart_tasks.services import services_of
 from quart_tasks.storage.engine import create_engine
 from quart_tasks.storage.sessions import Database, best_effort, close_request_session, db_session
 from tests.conftest import app_database, serving, settings_for_test
@@ -43,7 +44,7 @@ async def test_a_sqlite_file_gets_wal_foreign_keys_and_a_busy_timeout(tmp_path: 
 
 
 async def test_timestamps_come_back_aware_utc(app: Quart) -> None:
-    database: Database = app.extensions["database"]
+    database: Database = services_of(app).database
     paris = timezone(timedelta(hours=1))
     written = datetime(2026, 11, 24, 10, 30, 0, 123456, tzinfo=paris)
     async with database.sessionmaker() as session:  # type: ignore[misc]
@@ -63,7 +64,7 @@ async def test_timestamps_come_back_aware_utc(app: Quart) -> None:
 
 
 async def test_a_naive_timestamp_is_refused(app: Quart) -> None:
-    database: Database = app.extensions["database"]
+    database: Database = services_of(app).database
     async with database.sessionmaker() as session:  # type: ignore[misc]
         session.add(
             Task(
@@ -79,7 +80,7 @@ async def test_a_naive_timestamp_is_refused(app: Quart) -> None:
 
 async def test_timestamps_are_stored_in_utc(app: Quart) -> None:
     """PostgreSQL keeps a timestamptz; SQLite, which has no such type, keeps UTC text."""
-    database: Database = app.extensions["database"]
+    database: Database = services_of(app).database
     paris = timezone(timedelta(hours=1))
     async with database.sessionmaker() as session:  # type: ignore[misc]
         owner = await session.scalar(select(User.id))

@@ -9,6 +9,7 @@ from pathlib import Path
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
 from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
+from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import begin_draining
 from tests.conftest import ADMIN, bearer, serving, settings_for_test
 
@@ -30,7 +31,7 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
     async with serving(settings_for_test(tmp_path, EVENTS_QUEUE_SIZE=QUEUE_SIZE)) as app:
         client = app.test_client()
         auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
-        broker: Broker = app.extensions["live_broker"]
+        broker: Broker = services_of(app).live.broker
 
         def subscribe() -> AsyncIterator[list[Item]]:
             return stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
@@ -73,7 +74,7 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
 
 async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -> None:
     async with serving(settings_for_test(tmp_path)) as app:
-        broker: Broker = app.extensions["live_broker"]
+        broker: Broker = services_of(app).live.broker
         streams = [
             stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
             for owner in (None, 1, 2)
@@ -96,7 +97,7 @@ async def _all(stream: AsyncIterator[list[Item]]) -> list[Item]:
 
 async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> None:
     async with serving(settings_for_test(tmp_path, EVENTS_HEARTBEAT_SECONDS=0.2)) as app:
-        broker: Broker = app.extensions["live_broker"]
+        broker: Broker = services_of(app).live.broker
         streams = [
             stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
             for owner in (None, 7)

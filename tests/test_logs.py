@@ -6,24 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from quart_tasks.logs import LOGGER_NAME, JSONFormatter, configure_logging, utc_time
-
-
-def test_records_are_not_made_to_find_their_caller() -> None:
-    configure_logging("INFO", "json")
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[assignment, method-assign]
-    logger = logging.getLogger(f"{LOGGER_NAME}.test")
-    logger.addHandler(handler)
-    try:
-        logger.info("a line")
-    finally:
-        logger.removeHandler(handler)
-    [record] = records
-    assert (record.funcName, record.lineno) == ("(unknown function)", 0)
-    assert record.thread is None
-    assert record.process is None
+from quart_tasks.logs import LOGGER_NAME, JSONFormatter, utc_time
 
 
 def json_line(**extra: object) -> dict[str, object]:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, event, text
 
 from quart_tasks.auth.session_cache import RENEWAL_RETRY_SECONDS, SessionCache
 from quart_tasks.models import User
+from quart_tasks.services import services_of
 from tests.conftest import ADMIN, app_database, bearer, serving, settings_for_test
 
 
@@ -146,7 +147,7 @@ def test_an_entry_nobody_renews_still_ends_on_time() -> None:
 
 def app_clock(app: Quart) -> Clock:
     clock = Clock()
-    app.extensions["session_cache"].clock = clock
+    services_of(app).session_cache.clock = clock
     return clock
 
 

@@ -19,9 +19,9 @@ from quart import current_app, g, request, websocket
 from werkzeug.datastructures import Headers
 
 from quart_tasks.auth.models import Role, User
-from quart_tasks.auth.session_cache import session_cache
 from quart_tasks.auth.sessions import session_user
 from quart_tasks.auth.tokens import decode_access_token
+from quart_tasks.services import services
 from quart_tasks.storage.pool import first_in_line
 from quart_tasks.storage.sessions import db_session
 from quart_tasks.web.access import (
@@ -31,7 +31,6 @@ from quart_tasks.web.access import (
     required_access,
 )
 from quart_tasks.web.errors import APIError, unauthorized
-from quart_tasks.web.rate_limits import spend_api_rate_limit
 
 POLICY_VIOLATION = 1008
 """The WebSocket close code for a refused caller."""
@@ -95,7 +94,7 @@ async def principal_for(token: str) -> Principal:
             user = await session_user(db_session(), claims.user_id, claims.family_id)
         return None if user is None else Principal.of(user, claims.family_id, claims.token_id)
 
-    known = await session_cache().value(claims.user_id, claims.family_id, check)
+    known = await services().session_cache.value(claims.user_id, claims.family_id, check)
     if not isinstance(known, Principal):
         raise unauthorized("Session ended or user removed", invalid_token=True)
     return replace(known, token_id=claims.token_id)
@@ -111,8 +110,9 @@ async def authenticate() -> None:
         return
     g.principal = None
     principal = await _caller(access, view, request.headers, request.args)
-    if principal is not None:
-        await spend_api_rate_limit(principal.user_id)
+    limit = services().api_rate_limit
+    if principal is not None and limit is not None:
+        await limit.spend(principal.user_id)
 
 
 async def authenticate_websocket() -> str | None:

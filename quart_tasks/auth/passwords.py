@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from quart import Quart, current_app
 
 T = TypeVar("T")
 
@@ -68,20 +67,9 @@ class Passwords:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
 
-def init_passwords(app: Quart) -> None:
-    config = app.config
-    passwords = Passwords(
+def passwords_for(config: Mapping[str, Any]) -> Passwords:
+    return Passwords(
         time_cost=config["ARGON2_TIME_COST"],
         memory_kib=config["ARGON2_MEMORY_KIB"],
         parallelism=config["ARGON2_PARALLELISM"],
     )
-    app.extensions["passwords"] = passwords
-
-    @app.after_serving
-    async def _close() -> None:
-        passwords.close()
-
-
-def passwords() -> Passwords:
-    found: Passwords = current_app.extensions["passwords"]
-    return found

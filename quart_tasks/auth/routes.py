@@ -9,10 +9,9 @@ from quart_tasks.auth import sessions
 from quart_tasks.auth.accounts import find_user, set_password_hash
 from quart_tasks.auth.caller import current_principal
 from quart_tasks.auth.models import User, username_key
-from quart_tasks.auth.passwords import passwords
 from quart_tasks.auth.schemas import LoginRequest, RefreshRequest, TokenResponse
-from quart_tasks.auth.throttle import login_throttle
 from quart_tasks.auth.tokens import issue_access_token
+from quart_tasks.services import services
 from quart_tasks.storage.sessions import db_session, release_connection
 from quart_tasks.web.access import public, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
@@ -41,13 +40,13 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
 
     Failed logins are limited per username and per client address.
     """
-    throttle = login_throttle()
+    throttle = services().login_throttle
     key, address = username_key(data.username), request.remote_addr or "unknown"
     await throttle.check(key, address)
     session = db_session()
     user = await find_user(session, data.username)
     await release_connection(session)
-    hashes = passwords()
+    hashes = services().passwords
     if not await hashes.verify(user.password_hash if user else None, data.password):
         await throttle.record_failure(key, address)
         raise unauthorized("Invalid credentials")

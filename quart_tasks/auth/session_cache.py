@@ -36,8 +36,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from quart import current_app
-
 Value = TypeVar("Value")
 MAX_ENTRIES = 10_000
 RENEWAL_RETRY_SECONDS = 1.0
@@ -149,8 +147,3 @@ class SessionCache(Generic[Value]):
             del self._entries[key]
         for key in [key for key in self._checks if key[1] == family_id]:
             del self._checks[key]
-
-
-def session_cache() -> SessionCache[object]:
-    cache: SessionCache[object] = current_app.extensions["session_cache"]
-    return cache

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.auth.models import RefreshToken, TokenFamily, User
-from quart_tasks.auth.session_cache import session_cache
+from quart_tasks.services import services
 from quart_tasks.storage.base import utcnow
 from quart_tasks.web.errors import unauthorized
 
@@ -91,7 +91,7 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
-    session_cache().forget_family(family_id)
+    services().session_cache.forget_family(family_id)
     await session.execute(
         update(TokenFamily)
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))

@@ -8,11 +8,12 @@ that logs in correctly is never slowed down by its own successes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from quart import Quart, current_app
 
 from quart_tasks.web.errors import APIError
 from quart_tasks.web.rate_limits import rate_limited, seconds_until
@@ -48,15 +49,9 @@ class LoginThrottle:
             logger.exception("login throttle unavailable; failure not counted")
 
 
-def init_login_throttle(app: Quart, storage: Storage) -> None:
-    config = app.config
-    app.extensions["login_throttle"] = LoginThrottle(
+def login_throttle_for(config: Mapping[str, Any], storage: Storage) -> LoginThrottle:
+    return LoginThrottle(
         storage,
         per_username=parse(config["LOGIN_FAILURES_PER_USERNAME"]),
         per_address=parse(config["LOGIN_FAILURES_PER_ADDRESS"]),
     )
-
-
-def login_throttle() -> LoginThrottle:
-    throttle: LoginThrottle = current_app.extensions["login_throttle"]
-    return throttle

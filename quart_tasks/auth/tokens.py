@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from quart import Quart, current_app
+from quart import current_app
 
+from quart_tasks.services import services
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.web.errors import unauthorized
-from quart_tasks.web.keys import KeyRing, key_ring
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["iss", "sub", "iat", "exp", "jti", "fam"]
@@ -58,15 +58,10 @@ class VerifiedTokens:
         self._claims.pop(token, None)
 
 
-def init_tokens(app: Quart) -> None:
-    app.extensions["key_ring"] = KeyRing.from_config(app.config)
-    app.extensions["verified_tokens"] = VerifiedTokens()
-
-
 def issue_access_token(user_id: int, role: str, family_id: str) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
     config = current_app.config
-    ring = key_ring()
+    ring = services().key_ring
     lifetime: int = config["JWT_EXP_SECONDS"]
     now = int(time.time())
     claims = {
@@ -89,7 +84,7 @@ def issue_access_token(user_id: int, role: str, family_id: str) -> tuple[str, in
 
 def decode_access_token(token: str) -> AccessClaims:
     """The token's claims, or a 401 `APIError` saying why it is refused."""
-    verified: VerifiedTokens = current_app.extensions["verified_tokens"]
+    verified = services().verified_tokens
     claims = verified.get(token)
     if claims is None:
         claims = _verify(token)
@@ -108,7 +103,7 @@ def _verify(token: str) -> AccessClaims:
     """
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-        secret = key_ring().keys.get(kid) if isinstance(kid, str) else None
+        secret = services().key_ring.keys.get(kid) if isinstance(kid, str) else None
         if secret is None:
             raise jwt.InvalidKeyError("unknown key id")
         claims: dict[str, Any] = jwt.decode(

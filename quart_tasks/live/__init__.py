@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from quart import Quart
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,58 +12,49 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.listener import postgres_listener
 from quart_tasks.live.routes import live
+from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import on_draining
+from quart_tasks.storage.sessions import Database
 from quart_tasks.tasks.events import events_committed
 
-__all__ = ["init_live", "live"]
+__all__ = ["LiveStreams", "live"]
 
 
-def init_live(app: Quart) -> None:
-    """The per-process broker: created before serving, closed (streams ended) after.
+class LiveStreams:
+    """The process's broker, and what ties it to the process while the app serves:
+    a worker told to stop ends the streams, and this process's commits wake it."""
 
-    Register before the database, so that at shutdown the broker stops reading
-    before the engine is disposed.
-    """
-
-    async def start() -> None:
-        config = app.config
-
+    def __init__(self, config: Mapping[str, Any], database: Database) -> None:
         def new_session() -> AsyncSession:
             # The broker and the streams only read the log: on PostgreSQL, in autocommit.
-            sessionmaker = app.extensions["database"].read_sessionmaker
-            if sessionmaker is None:
+            if database.read_sessionmaker is None:
                 raise RuntimeError("the database is not connected")
-            session: AsyncSession = sessionmaker()
-            return session
+            return database.read_sessionmaker()
 
-        url = make_url(config["DATABASE_URL"])
         listener = None
-        if url.get_backend_name() == "postgresql":
+        if make_url(config["DATABASE_URL"]).get_backend_name() == "postgresql":
             listener = postgres_listener(config["DATABASE_URL"], config["DB_CONNECT_TIMEOUT"])
-        broker = Broker(
+        self.broker = Broker(
             new_session,
             queue_size=config["EVENTS_QUEUE_SIZE"],
             poll_seconds=config["EVENTS_POLL_SECONDS"],
             heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
             listener=listener,
         )
-        app.extensions["live_broker"] = broker
-        app.extensions["live_forget_draining"] = on_draining(broker.end_streams)
+        self._forget_draining: Callable[[], None] | None = None
+
+    async def start(self, app: Quart) -> None:
+        self._forget_draining = on_draining(self.broker.end_streams)
         events_committed.connect(_wake_broker, sender=app)
 
-    async def stop() -> None:
-        app.extensions.pop("live_forget_draining", lambda: None)()
-        broker: Broker | None = app.extensions.pop("live_broker", None)
-        if broker is not None:
-            events_committed.disconnect(_wake_broker, sender=app)
-            await broker.close()
-
-    app.before_serving(start)
-    app.after_serving(stop)
+    async def stop(self, app: Quart) -> None:
+        """End every stream and stop reading: before the database's engine goes."""
+        if self._forget_draining is not None:
+            self._forget_draining()
+        events_committed.disconnect(_wake_broker, sender=app)
+        await self.broker.close()
 
 
 def _wake_broker(app: Quart) -> None:
     """This process's own commits reach its subscribers without waiting for a poll."""
-    broker: Broker | None = app.extensions.get("live_broker")
-    if broker is not None:
-        broker.wake()
+    services_of(app).live.broker.wake()

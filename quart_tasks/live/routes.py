@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel, ConfigDict, Field
-from quart import Blueprint, Response, current_app, g, request, websocket
+from quart import Blueprint, Response, g, request, websocket
 from quart_schema import validate_querystring
 
 from quart_tasks.auth.caller import POLICY_VIOLATION, Principal, current_principal
-from quart_tasks.live.broker import Broker
 from quart_tasks.live.streams import Heartbeat, sse_frames, stream_events, ws_message
+from quart_tasks.services import services
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.web.access import accepts_query_token, require_auth
 from quart_tasks.web.errors import APIError
@@ -34,11 +34,6 @@ class StreamQuery(BaseModel):
     access_token: str | None = Field(
         default=None, description="The access token, for clients that cannot send headers."
     )
-
-
-def broker() -> Broker:
-    live_broker: Broker = current_app.extensions["live_broker"]
-    return live_broker
 
 
 def resume_after(since: int | None, last_event_id: str | None) -> int | None:
@@ -87,8 +82,9 @@ async def task_events(query_args: StreamQuery) -> Response:
     caller = current_principal()
     resume = resume_after(query_args.since, request.headers.get("Last-Event-ID"))
     await release_request_session()
+    broker = services().live.broker
     events = stream_events(
-        broker(), broker().sessions, owner_id=subscriber_of(caller), resume_after=resume
+        broker, broker.sessions, owner_id=subscriber_of(caller), resume_after=resume
     )
 
     async def body() -> AsyncIterator[bytes]:
@@ -125,8 +121,9 @@ async def task_events_websocket() -> None:
     finally:
         await release_request_session()
     await websocket.accept()
+    broker = services().live.broker
     async for batch in stream_events(
-        broker(), broker().sessions, owner_id=subscriber_of(caller), resume_after=resume
+        broker, broker.sessions, owner_id=subscriber_of(caller), resume_after=resume
     ):
         for item in batch:
             if isinstance(item, Heartbeat):

@@ -10,11 +10,10 @@ from quart import Blueprint, Response, current_app, jsonify
 from quart_schema import hide
 from sqlalchemy import text
 
-from quart_tasks.storage.sessions import database
+from quart_tasks.services import services
 from quart_tasks.web.access import public
 from quart_tasks.web.errors import not_found
 from quart_tasks.web.metrics import render_metrics
-from quart_tasks.web.rate_limits import rate_limit_storage
 
 logger = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
@@ -36,7 +35,7 @@ async def readyz() -> Response:
     timeout = current_app.config["READY_TIMEOUT"]
     checks = {"database": await _passes(_database_answers(), within=timeout)}
     if current_app.config["REDIS_URL"]:
-        checks["redis"] = await _passes(rate_limit_storage().check(), within=timeout)
+        checks["redis"] = await _passes(services().rate_limit_storage.check(), within=timeout)
     ready = all(checks.values())
     response = jsonify(
         {
@@ -51,7 +50,7 @@ async def readyz() -> Response:
 
 
 async def _database_answers() -> bool:
-    engine = database().engine
+    engine = services().database.engine
     if engine is None:
         return False
     async with engine.connect() as connection:

@@ -32,12 +32,13 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from hypercorn.config import Config, Sockets
-from hypercorn.utils import write_pid_file
+from hypercorn.utils import load_application, write_pid_file
 
 from quart_tasks.logs import LOGGER_NAME
 from quart_tasks.serving.accepting import AcceptShare, ConnectionCounts, sharing_accepts
 from quart_tasks.serving.lifecycle import begin_draining
 from quart_tasks.serving.patches import install_serving_patches
+from quart_tasks.serving.tuning import UNTUNED, ProcessTuning
 
 logger = logging.getLogger(f"{LOGGER_NAME}.server")
 
@@ -85,12 +86,21 @@ class WorkerStopSignal:
         return time.monotonic() - self.draining_since >= DRAIN_SECONDS
 
 
-def run_worker(config: Config, sockets: Sockets, stop: WorkerStopSignal) -> None:
+def run_worker(
+    config: Config,
+    sockets: Sockets,
+    stop: WorkerStopSignal,
+    tuning: ProcessTuning = UNTUNED,
+) -> None:
     """A worker process's entry point: Hypercorn's worker function for the configured loop.
 
     The patches go in first: one that no longer fits the installed Hypercorn stops
-    the worker here, with an error naming it, before it touches a socket."""
+    the worker here, with an error naming it, before it touches a socket. The
+    process is tuned once the app is loaded (Hypercorn's worker function finds it
+    loaded), so that what loading made is frozen out of the collector's walks."""
     install_serving_patches()
+    load_application(config.application_path, config.wsgi_max_body_size)
+    tuning.apply()
     for signum in WORKER_IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_IGNORED_SIGNALS)
@@ -136,11 +146,13 @@ class Supervisor:
         self,
         config: Config,
         *,
+        tuning: ProcessTuning = UNTUNED,
         on_worker_exit: Callable[[int], None] | None = None,
     ) -> None:
         if config.worker_class not in ("asyncio", "uvloop"):
             raise ValueError(f"worker_class {config.worker_class!r} is not supported")
         self.config = config
+        self.tuning = tuning
         self.on_worker_exit = on_worker_exit
         self.context: SpawnContext = get_context("spawn")
         # Room to spare: SIGHUP starts each replacement before its predecessor leaves.
@@ -239,6 +251,7 @@ class Supervisor:
                 "config": self.config,
                 "sockets": sockets,
                 "stop": WorkerStopSignal(stop, os.getpid(), share),
+                "tuning": self.tuning,
             },
         )
         with _signals_deferred():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from quart_tasks.storage.internals import check_storage_internals
 from quart_tasks.storage.pool import FairAsyncQueuePool
 
 
-def create_engine(config: dict[str, Any]) -> AsyncEngine:
+def create_engine(config: Mapping[str, Any]) -> AsyncEngine:
     """An engine for `DATABASE_URL`, tuned for its backend."""
     check_storage_internals()
     url = make_url(config["DATABASE_URL"])

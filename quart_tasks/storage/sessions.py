@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from quart import Quart, current_app, g, has_request_context, request
+from quart import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Executable
 
+from quart_tasks.services import services
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.engine import create_engine
 
@@ -42,9 +43,10 @@ def _refuse_writes(state: ORMExecuteState) -> None:
 
 
 class Database:
-    """Owns the engine for one app: created before serving, disposed after."""
+    """Owns the engine for one app: connected before serving, disposed after."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -52,14 +54,8 @@ class Database:
         # Request sessions still closing after their request was cancelled.
         self.closing: set[asyncio.Task[None]] = set()
 
-    def init_app(self, app: Quart) -> None:
-        app.extensions["database"] = self
-        app.before_serving(self.connect)
-        app.after_serving(self.dispose)
-        app.teardown_appcontext(close_request_session)
-
     async def connect(self) -> None:
-        self.engine = create_engine(current_app.config)
+        self.engine = create_engine(self.config)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = self.sessionmaker
         if self.engine.dialect.name == "postgresql":
@@ -83,11 +79,6 @@ class Database:
         self.driver = None
 
 
-def database() -> Database:
-    db: Database = current_app.extensions["database"]
-    return db
-
-
 def db_session() -> AsyncSession:
     """The current request's session, opened on first use and closed at teardown.
 
@@ -95,7 +86,7 @@ def db_session() -> AsyncSession:
     """
     session: AsyncSession | None = g.get("db_session")
     if session is None:
-        db = database()
+        db = services().database
         reading = has_request_context() and request.method in READ_ONLY_METHODS
         sessionmaker = db.read_sessionmaker if reading else db.sessionmaker
         if sessionmaker is None:
@@ -114,7 +105,7 @@ def reading_driver() -> Driver | None:
     connection, though, its statements stay on it: a second connection per
     request could leave every request holding one and waiting for another.
     """
-    driver = database().driver
+    driver = services().database.driver
     if driver is None or not has_request_context() or request.method not in READ_ONLY_METHODS:
         return None
     session: AsyncSession | None = g.get("db_session")
@@ -171,7 +162,7 @@ async def close_request_session(_exc: BaseException | None) -> None:
     # A client that hangs up now cancels the request, and a rollback cancelled
     # midway discards its connection; shielded, the close goes on without the
     # request and hands the connection back to the pool as it is.
-    pending = database().closing
+    pending = services().database.closing
     closing = asyncio.ensure_future(session.close())
     pending.add(closing)
     closing.add_done_callback(functools.partial(_forget_closing, pending))

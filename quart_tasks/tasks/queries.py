@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.auth.caller import Principal
 from quart_tasks.auth.models import username_key
+from quart_tasks.services import services
 from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.ids import MAX_BIG_ID
-from quart_tasks.storage.sessions import database, is_postgresql, read_rows, reading_driver
+from quart_tasks.storage.sessions import is_postgresql, read_rows, reading_driver
 from quart_tasks.tasks import events, statements
 from quart_tasks.tasks.create_batches import create_batches
 from quart_tasks.tasks.models import Task, TaskRecord
@@ -133,7 +134,7 @@ async def add_task(
     now = utcnow()
     task: TaskRecord
     if is_postgresql(session):
-        driver = database().driver if alone and not session.in_transaction() else None
+        driver = services().database.driver if alone and not session.in_transaction() else None
         if driver is not None:
             task = await create_batches(driver).create(caller.user_id, title, done, now)
             events.announce_committed()
@@ -191,7 +192,7 @@ async def update_task(
         "now": changed_at,
         "versions": sorted(expected.versions) if check_version and expected else [],
     }
-    driver = database().driver
+    driver = services().database.driver
     if driver is not None and not check_version and not session.in_transaction():
         updated = await _update_on_driver(driver, statement, values, changed_at)
     else:

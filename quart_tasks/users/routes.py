@@ -12,7 +12,7 @@ from quart_schema import (
 
 from quart_tasks.auth.accounts import find_user
 from quart_tasks.auth.caller import current_principal, forbidden, optional_principal
-from quart_tasks.auth.passwords import passwords
+from quart_tasks.services import services
 from quart_tasks.storage.sessions import db_session, release_connection
 from quart_tasks.users import queries
 from quart_tasks.users.schemas import UserCreate, UserListQuery, UserOut, UserPage
@@ -44,7 +44,7 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
     if await find_user(session, data.username) is not None:
         raise queries.username_taken()  # before paying for a hash
     await release_connection(session)
-    password_hash = await passwords().hash(data.password)
+    password_hash = await services().passwords.hash(data.password)
     user = await queries.create_user(session, username=data.username, password_hash=password_hash)
     return UserOut.model_validate(user), 201
 

@@ -12,8 +12,8 @@ import hmac
 import json
 from typing import Any
 
+from quart_tasks.services import services
 from quart_tasks.web.errors import APIError
-from quart_tasks.web.keys import key_ring
 
 PURPOSE = b"quart-tasks cursor"
 
@@ -41,7 +41,7 @@ def _unb64(text: str) -> bytes:
 
 
 def encode_cursor(content: dict[str, Any]) -> str:
-    ring = key_ring()
+    ring = services().key_ring
     payload = json.dumps(content, separators=(",", ":"), sort_keys=True).encode()
     return f"{_b64(payload)}.{_b64(_mac(ring.keys[ring.signing_key_id], payload))}"
 
@@ -58,7 +58,8 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     if _b64(payload) != payload_part or _b64(mac) != mac_part:
         raise InvalidCursor()
     if not any(
-        hmac.compare_digest(mac, _mac(secret, payload)) for secret in key_ring().keys.values()
+        hmac.compare_digest(mac, _mac(secret, payload))
+        for secret in services().key_ring.keys.values()
     ):
         raise InvalidCursor()
     try:

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quart import current_app
-
 
 def key_id(secret: str) -> str:
     return hmac.new(secret.encode(), b"quart-tasks signing key", hashlib.sha256).hexdigest()[:16]
@@ -32,9 +30,3 @@ class KeyRing:
         ]
         keys = {key_id(secret): secret for secret in [*fallbacks, current]}
         return cls(signing_key_id=key_id(current), keys=keys)
-
-
-def key_ring() -> KeyRing:
-    """The current app's keys (made at start-up, see `auth.tokens.init_tokens`)."""
-    ring: KeyRing = current_app.extensions["key_ring"]
-    return ring

@@ -23,7 +23,7 @@ from prometheus_client import (
 from quart import Quart, Response, g, request
 from sqlalchemy.pool import QueuePool
 
-from quart_tasks.storage.sessions import database
+from quart_tasks.services import services
 from quart_tasks.web.access_log import route_template
 
 LABELS = ["route", "method", "status"]
@@ -69,7 +69,7 @@ async def _observe(response: Response) -> Response:
         labels = (route_template(), request.method, str(response.status_code))
         REQUESTS.labels(*labels).inc()
         LATENCY.labels(*labels).observe(time.perf_counter() - started)
-    engine = database().engine
+    engine = services().database.engine
     pool = engine.pool if engine is not None else None
     if isinstance(pool, QueuePool):  # SQLite's in-memory StaticPool has no counts
         POOL_CHECKED_OUT.set(pool.checkedout())

@@ -10,33 +10,24 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from quart import Quart, Response, current_app, g
+from quart import Quart, Response, g
 
 from quart_tasks.web.errors import APIError
 
 logger = logging.getLogger(__name__)
 
 
-def create_storage(config: dict[str, object]) -> Storage:
+def create_storage(config: Mapping[str, Any]) -> Storage:
     redis_url = config["REDIS_URL"]
     if redis_url:
         return RedisStorage(f"async+{redis_url}", key_prefix=str(config["RATE_LIMIT_KEY_PREFIX"]))
     return MemoryStorage()
-
-
-def init_rate_limit_storage(app: Quart) -> Storage:
-    storage = create_storage(app.config)
-    app.extensions["rate_limit_storage"] = storage
-    return storage
-
-
-def rate_limit_storage() -> Storage:
-    storage: Storage = current_app.extensions["rate_limit_storage"]
-    return storage
 
 
 def seconds_until(reset_time: float) -> int:
@@ -70,18 +61,16 @@ class ApiRateLimit:
             raise rate_limited("Too many requests; slow down", reset)
 
 
-def init_api_rate_limit(app: Quart, storage: Storage) -> None:
-    if not app.config["RATE_LIMIT"]:
-        return
-    app.extensions["api_rate_limit"] = ApiRateLimit(storage, parse(app.config["RATE_LIMIT"]))
-
-    @app.after_request
-    async def _rate_limit_headers(response: Response) -> Response:
-        response.headers.update(g.get("rate_limit_headers", {}))
-        return response
+def api_rate_limit_for(config: Mapping[str, Any], storage: Storage) -> ApiRateLimit | None:
+    """The limit `RATE_LIMIT` sets on each user's requests; None when it is empty."""
+    return ApiRateLimit(storage, parse(config["RATE_LIMIT"])) if config["RATE_LIMIT"] else None
 
 
-async def spend_api_rate_limit(user_id: int) -> None:
-    limit: ApiRateLimit | None = current_app.extensions.get("api_rate_limit")
-    if limit is not None:
-        await limit.spend(user_id)
+def init_rate_limit_headers(app: Quart) -> None:
+    if app.config["RATE_LIMIT"]:
+        app.after_request(_rate_limit_headers)
+
+
+async def _rate_limit_headers(response: Response) -> Response:
+    response.headers.update(g.get("rate_limit_headers", {}))
+    return response

@@ -22,7 +22,9 @@ from quart_tasks.logs import configure_logging
 from quart_tasks.ops.routes import ops
 from quart_tasks.services import Services
 from quart_tasks.storage.sessions import Database, close_request_session
+from quart_tasks.tasks.fast_store import FastTaskStore
 from quart_tasks.tasks.routes import tasks
+from quart_tasks.tasks.store import PortableTaskStore, uses_fast_path
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
 from quart_tasks.users.routes import users
 from quart_tasks.web.access_log import init_access_log
@@ -70,7 +72,8 @@ def create_app(config: Config | None = None) -> Quart:
 
 def build_services(config: Mapping[str, Any]) -> Services:
     """Every long-lived object the app's requests share, made once, none of them connected."""
-    database = Database(config)
+    fast_path = uses_fast_path(config)
+    database = Database(config, driver=fast_path)
     rate_limit_storage = create_storage(config)
     return Services(
         database=database,
@@ -81,6 +84,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
         rate_limit_storage=rate_limit_storage,
         login_throttle=login_throttle_for(config, rate_limit_storage),
         api_rate_limit=api_rate_limit_for(config, rate_limit_storage),
+        tasks=FastTaskStore(database) if fast_path else PortableTaskStore(),
         live=LiveStreams(config, database),
     )
 

@@ -27,6 +27,7 @@ from quart_tasks.logs import LOGGER_NAME, configure_logging
 from quart_tasks.serving.supervisor import Supervisor
 from quart_tasks.serving.tuning import ProcessTuning
 from quart_tasks.storage.engine import create_engine
+from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.users import queries
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
 from quart_tasks.users.schemas import Username
@@ -114,9 +115,12 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
 
     async def create(engine: AsyncEngine, hashes: Passwords) -> None:
         password_hash = await hashes.hash(password)
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        async with (
+            async_sessionmaker(engine, expire_on_commit=False)() as session,
+            unit_of_work(session) as work,
+        ):
             await queries.create_user(
-                session, username=username, password_hash=password_hash, role=role
+                work.session, username=username, password_hash=password_hash, role=role
             )
 
     try:

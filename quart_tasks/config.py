@@ -35,6 +35,8 @@ class Config(BaseSettings):
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_POOL_PRE_PING: bool = False
+    DB_FAST_PATH: bool = True
+    """On PostgreSQL, run what task requests can straight on asyncpg, in batches."""
     READY_TIMEOUT: float = Field(default=1.0, gt=0)
     RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)

@@ -20,7 +20,8 @@ from quart_tasks import config as settings
 from quart_tasks.models import Task, User
 from quart_tasks.services import services_of
 from quart_tasks.storage.engine import create_engine
-from quart_tasks.storage.sessions import Database, best_effort, close_request_session, db_session
+from quart_tasks.storage.sessions import Database, close_request_session, db_session
+from quart_tasks.storage.unit_of_work import unit_of_work
 from tests.conftest import app_database, serving, settings_for_test
 from tests.support import TEST_DATABASE_URL
 
@@ -108,7 +109,12 @@ async def test_timestamps_are_stored_in_utc(app: Quart) -> None:
 
 
 class RecordingSession:
+    """Enough of a session for a unit of work that wrote nothing itself."""
+
     rolled_back = False
+
+    def in_transaction(self) -> bool:
+        return False
 
     async def rollback(self) -> None:
         self.rolled_back = True
@@ -117,10 +123,13 @@ class RecordingSession:
 async def test_failed_housekeeping_rolls_back_and_logs_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    async def purge(_session: object) -> None:
+        raise ConnectionRefusedError("the database is gone")
+
     session = RecordingSession()
-    with caplog.at_level(logging.WARNING, logger="quart_tasks.database"):
-        async with best_effort(session, "purge something"):  # type: ignore[arg-type]
-            raise ConnectionRefusedError("the database is gone")
+    with caplog.at_level(logging.WARNING, logger="quart_tasks.storage.unit_of_work"):
+        async with unit_of_work(session) as work:  # type: ignore[arg-type]
+            work.after_commit("purge something", purge)
 
     assert session.rolled_back
     assert [r.getMessage() for r in caplog.records] == [
@@ -130,9 +139,12 @@ async def test_failed_housekeeping_rolls_back_and_logs_one_line(
 
 
 async def test_a_bug_in_housekeeping_is_not_swallowed() -> None:
+    async def divide(_session: object) -> None:
+        _ = 1 / 0
+
     with pytest.raises(ZeroDivisionError):
-        async with best_effort(RecordingSession(), "divide"):  # type: ignore[arg-type]
-            _ = 1 / 0
+        async with unit_of_work(RecordingSession()) as work:  # type: ignore[arg-type]
+            work.after_commit("divide", divide)
 
 
 class HeldThread:

@@ -28,6 +28,8 @@ from tests.live import LOCAL_POSTGRES, postgres_database
 
 @contextlib.asynccontextmanager
 async def app_on_postgres(tmp_path: Path, **settings: Any) -> AsyncIterator[Quart]:
+    """An app on a throwaway PostgreSQL database, with the fast path on: what it tests."""
+    settings = {"DB_FAST_PATH": True, **settings}
     async with (
         postgres_database() as url,
         serving(settings_for_test(tmp_path, DATABASE_URL=url, **settings)) as app,

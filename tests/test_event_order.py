@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from quart_tasks.auth.caller import Principal
 from quart_tasks.models import Base, User
-from quart_tasks.tasks import events, queries
+from quart_tasks.tasks import events
 from quart_tasks.tasks.models import TaskEvent
 from tests.live import postgres_database
 
@@ -36,8 +36,11 @@ async def delete_event(session: AsyncSession, n: int) -> int:
 
 async def create_with_event(session: AsyncSession, n: int) -> int:
     """A create with its event, in one statement on PostgreSQL; the new task's id."""
-    task = await queries.add_task(session, OWNER, title=f"task {n}", done=False)
-    return task.id
+    statement, values = events.creation_with_event(
+        OWNER.user_id, f"task {n}", False, datetime.now(UTC)
+    )
+    task_id: int = (await session.execute(statement, values)).one().id
+    return task_id
 
 
 @pytest.mark.parametrize("write", [delete_event, create_with_event], ids=["event", "create"])

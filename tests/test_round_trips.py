@@ -44,7 +44,9 @@ async def admin_on_postgres(tmp_path: Path) -> AsyncIterator[tuple[Quart, Any, d
     async with (
         postgres_database() as url,
         serving(
-            settings_for_test(tmp_path, DATABASE_URL=url, AUTH_CACHE_SECONDS=60, **NO_PURGES)
+            settings_for_test(
+                tmp_path, DATABASE_URL=url, AUTH_CACHE_SECONDS=60, DB_FAST_PATH=True, **NO_PURGES
+            )
         ) as app,
     ):
         client = app.test_client()
@@ -95,7 +97,7 @@ async def test_a_list_page_and_its_total_are_one_statement(tmp_path: Path) -> No
 async def test_a_write_through_a_reading_requests_session_is_refused(tmp_path: Path) -> None:
     async with (
         postgres_database() as url,
-        serving(settings_for_test(tmp_path, DATABASE_URL=url)) as app,
+        serving(settings_for_test(tmp_path, DATABASE_URL=url, DB_FAST_PATH=True)) as app,
         app.test_request_context("/api/tasks", method="GET"),
     ):
         session = db_session()

@@ -15,4 +15,3 @@ async def find_user(session: AsyncSession, username: str) -> User | None:
 
 async def set_password_hash(session: AsyncSession, user: User, password_hash: str) -> None:
     user.password_hash = password_hash
-    await session.commit()

@@ -12,7 +12,7 @@ from quart_tasks.auth.models import User, username_key
 from quart_tasks.auth.schemas import LoginRequest, RefreshRequest, TokenResponse
 from quart_tasks.auth.tokens import issue_access_token
 from quart_tasks.services import services
-from quart_tasks.storage.sessions import db_session, release_connection
+from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.web.access import public, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
 from quart_tasks.web.openapi import NoContent
@@ -43,20 +43,27 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
     throttle = services().login_throttle
     key, address = username_key(data.username), request.remote_addr or "unknown"
     await throttle.check(key, address)
-    session = db_session()
-    user = await find_user(session, data.username)
-    await release_connection(session)
+    # Its own unit, ended before the hash is checked: a burst of logins must not
+    # hold every pooled connection while they hash, and starve other requests.
+    async with unit_of_work() as lookup:
+        user = await find_user(lookup.session, data.username)
     hashes = services().passwords
     if not await hashes.verify(user.password_hash if user else None, data.password):
         await throttle.record_failure(key, address)
         raise unauthorized("Invalid credentials")
     assert user is not None
-    if hashes.needs_rehash(user.password_hash):
-        await set_password_hash(session, user, await hashes.hash(data.password))
+    new_hash = await hashes.hash(data.password) if hashes.needs_rehash(user.password_hash) else None
     config = current_app.config
-    family_id, refresh_token = await sessions.start_session(
-        session, user, config["REFRESH_TOKEN_EXP_SECONDS"], config["SESSION_PURGE_EVERY"]
-    )
+    async with unit_of_work() as work:
+        if new_hash is not None:
+            await set_password_hash(work.session, user, new_hash)
+        family_id, refresh_token = await sessions.start_session(
+            work.session, user, config["REFRESH_TOKEN_EXP_SECONDS"]
+        )
+        work.after_commit(
+            "purge expired sessions",
+            sessions.purge_expired_sometimes(config["SESSION_PURGE_EVERY"]),
+        )
     return token_response(user, family_id, refresh_token), 200, NO_STORE
 
 
@@ -70,10 +77,13 @@ async def refresh(data: RefreshRequest) -> tuple[TokenResponse, int, dict[str, s
 
     Each refresh token works once; presenting a spent one revokes its whole session.
     """
-    user, family_id, refresh_token = await sessions.rotate(
-        db_session(), data.refresh_token, current_app.config["REFRESH_TOKEN_EXP_SECONDS"]
-    )
-    return token_response(user, family_id, refresh_token), 200, NO_STORE
+    async with unit_of_work() as work:
+        rotated = await sessions.rotate(
+            work.session, data.refresh_token, current_app.config["REFRESH_TOKEN_EXP_SECONDS"]
+        )
+    if rotated is None:  # its family's revocation is committed
+        raise unauthorized("Refresh token reused: the session is revoked", invalid_token=True)
+    return token_response(rotated.user, rotated.family_id, rotated.refresh_token), 200, NO_STORE
 
 
 @auth.post("/logout")
@@ -81,5 +91,6 @@ async def refresh(data: RefreshRequest) -> tuple[TokenResponse, int, dict[str, s
 @document_response(NoContent, 204)
 async def logout() -> Response:
     """End the caller's session: its refresh tokens and access tokens stop working."""
-    await sessions.revoke_family(db_session(), current_principal().family_id)
+    async with unit_of_work() as work:
+        await sessions.revoke_family(work.session, current_principal().family_id)
     return Response("", status=204)

@@ -6,6 +6,8 @@ import hashlib
 import random
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, exists, select, update
@@ -21,22 +23,24 @@ def _digest(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
-async def start_session(
-    session: AsyncSession, user: User, lifetime: int, purge_every: int = 0
-) -> tuple[str, str]:
-    """A new family for `user` and its first refresh token: (family id, refresh token).
-
-    About one login in `purge_every` also deletes a batch of expired refresh
-    tokens, and the families left with none: no separate daemon needed.
-    """
+async def start_session(session: AsyncSession, user: User, lifetime: int) -> tuple[str, str]:
+    """A new family for `user` and its first refresh token: (family id, refresh token)."""
     family = TokenFamily(id=uuid.uuid4().hex, user_id=user.id)
     session.add(family)
     await session.flush()
     refresh_token = _add_refresh_token(session, family.id, lifetime)
-    await session.commit()
-    if purge_every > 0 and random.randrange(purge_every) == 0:
-        await purge_expired(session)
     return family.id, refresh_token
+
+
+def purge_expired_sometimes(every: int) -> Callable[[AsyncSession], Awaitable[None]]:
+    """A login's housekeeping: about one login in `every` purges expired tokens
+    (`purge_expired`), so no separate daemon is needed."""
+
+    async def purge(session: AsyncSession) -> None:
+        if every > 0 and random.randrange(every) == 0:
+            await purge_expired(session)
+
+    return purge
 
 
 async def purge_expired(session: AsyncSession, batch: int = 1000) -> None:
@@ -50,14 +54,22 @@ async def purge_expired(session: AsyncSession, batch: int = 1000) -> None:
         .limit(batch)
     )
     await session.execute(delete(TokenFamily).where(TokenFamily.id.in_(empty)))
-    await session.commit()
 
 
-async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[User, str, str]:
-    """Spend `presented` and issue its successor: (user, family id, new refresh token).
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    user: User
+    family_id: str
+    refresh_token: str
+    """The successor of the token presented."""
+
+
+async def rotate(session: AsyncSession, presented: str, lifetime: int) -> Rotated | None:
+    """Spend `presented` and issue its successor; None when it had been spent already.
 
     A token presented a second time means it was stolen or replayed: its whole
-    family is revoked, so neither the thief nor the owner can refresh again.
+    family is revoked, so neither the thief nor the owner can refresh again. The
+    revocation is written in the caller's unit of work, which must commit it.
     """
     row = (
         await session.execute(
@@ -70,7 +82,7 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
     if row is None:
         raise unauthorized("Invalid refresh token", invalid_token=True)
     token, family, user = row
-    family_id = family.id  # the rollback below expires the loaded objects
+    family_id = family.id
     if family.revoked_at is not None:
         raise unauthorized("Refresh token revoked", invalid_token=True)
     now = utcnow()
@@ -82,12 +94,9 @@ async def rotate(session: AsyncSession, presented: str, lifetime: int) -> tuple[
         .values(spent_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
         await revoke_family(session, family_id)
-        raise unauthorized("Refresh token reused: the session is revoked", invalid_token=True)
-    successor = _add_refresh_token(session, family_id, lifetime)
-    await session.commit()
-    return user, family_id, successor
+        return None
+    return Rotated(user, family_id, _add_refresh_token(session, family_id, lifetime))
 
 
 async def revoke_family(session: AsyncSession, family_id: str) -> None:
@@ -97,7 +106,6 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    await session.commit()
 
 
 async def session_user(session: AsyncSession, user_id: int, family_id: str) -> User | None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.idempotency.models import KEY_MAX_LENGTH, IdempotencyKey
 from quart_tasks.storage.base import utcnow
-from quart_tasks.storage.sessions import best_effort
+from quart_tasks.storage.unit_of_work import UnitOfWork, unit_of_work
 from quart_tasks.web.errors import APIError
 
 HEADER = "Idempotency-Key"
@@ -81,65 +81,71 @@ def reused() -> APIError:
 
 
 async def run_once(
-    session: AsyncSession,
     *,
     owner_id: int,
     key: str,
     request_fingerprint: str,
-    perform: Callable[[], Awaitable[StoredResponse]],
+    perform: Callable[[UnitOfWork], Awaitable[StoredResponse]],
 ) -> tuple[StoredResponse, bool]:
     """The response to this keyed request, and whether it is a replay of an earlier one.
 
-    `perform` adds its work to `session` without committing.
+    `perform` writes in the unit of work it is given, which commits it with the key.
     """
-    config = current_app.config
     for _ in range(3):
-        existing = await session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key
-            )
-        )
-        if existing is not None:
-            if existing.expires_at > utcnow():
-                if existing.fingerprint != request_fingerprint:
-                    raise reused()
-                stored = StoredResponse(
-                    existing.status_code,
-                    existing.response_body,
-                    json.loads(existing.response_headers),
-                )
-                return stored, True
-            await session.delete(existing)
-            await session.commit()
-        record = IdempotencyKey(
-            owner_id=owner_id,
-            key=key,
-            fingerprint=request_fingerprint,
-            status_code=0,
-            response_body="",
-            response_headers="{}",
-            expires_at=utcnow() + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"]),
-        )
         try:
-            await _bound_lock_wait(session, config["IDEMPOTENCY_WAIT_MS"])
-            session.add(record)
-            await session.flush()  # waits here while another request holds this key
-            response = await perform()
-            record.status_code = response.status
-            record.response_body = response.body
-            record.response_headers = json.dumps(response.headers)
-            await session.commit()
+            async with unit_of_work() as work:
+                return await _replay_or_perform(work, owner_id, key, request_fingerprint, perform)
         except IntegrityError:  # the other request committed first: replay it
-            await session.rollback()
             continue
         except DBAPIError as error:
-            await session.rollback()
             if _is_lock_timeout(error):
                 raise in_flight() from None
             raise
-        await _purge_some_expired(session, config["IDEMPOTENCY_PURGE_EVERY"])
-        return response, False
     raise in_flight()
+
+
+async def _replay_or_perform(
+    work: UnitOfWork,
+    owner_id: int,
+    key: str,
+    request_fingerprint: str,
+    perform: Callable[[UnitOfWork], Awaitable[StoredResponse]],
+) -> tuple[StoredResponse, bool]:
+    config = current_app.config
+    session = work.session
+    existing = await session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.owner_id == owner_id, IdempotencyKey.key == key)
+    )
+    if existing is not None:
+        if existing.expires_at > utcnow():
+            if existing.fingerprint != request_fingerprint:
+                raise reused()
+            stored = StoredResponse(
+                existing.status_code, existing.response_body, json.loads(existing.response_headers)
+            )
+            return stored, True
+        await session.delete(existing)
+        await session.flush()  # before the new key's insert, which would collide with it
+    record = IdempotencyKey(
+        owner_id=owner_id,
+        key=key,
+        fingerprint=request_fingerprint,
+        status_code=0,
+        response_body="",
+        response_headers="{}",
+        expires_at=utcnow() + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"]),
+    )
+    await _bound_lock_wait(session, config["IDEMPOTENCY_WAIT_MS"])
+    session.add(record)
+    await session.flush()  # waits here while another request holds this key
+    response = await perform(work)
+    record.status_code = response.status
+    record.response_body = response.body
+    record.response_headers = json.dumps(response.headers)
+    work.after_commit(
+        "purge expired idempotency keys", _purge_some_expired(config["IDEMPOTENCY_PURGE_EVERY"])
+    )
+    return response, False
 
 
 async def _bound_lock_wait(session: AsyncSession, wait_ms: int) -> None:
@@ -152,11 +158,15 @@ def _is_lock_timeout(error: DBAPIError) -> bool:
     return code == "55P03" or "database is locked" in str(error.orig)
 
 
-async def _purge_some_expired(session: AsyncSession, every: int) -> None:
+def _purge_some_expired(every: int) -> Callable[[AsyncSession], Awaitable[None]]:
     """Now and then, delete a batch of expired keys: no separate daemon needed."""
-    if every <= 0 or random.randrange(every) != 0:
-        return
-    expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= utcnow()).limit(1000)
-    async with best_effort(session, "purge expired idempotency keys"):
-        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired)))
-        await session.commit()
+
+    async def purge(session: AsyncSession) -> None:
+        if every <= 0 or random.randrange(every) != 0:
+            return
+        expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= utcnow())
+        await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired.limit(1000)))
+        )
+
+    return purge

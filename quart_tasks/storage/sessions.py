@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from quart import g, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql import Executable
 
 from quart_tasks.services import services
 from quart_tasks.storage.driver import Driver
@@ -45,8 +41,10 @@ def _refuse_writes(state: ORMExecuteState) -> None:
 class Database:
     """Owns the engine for one app: connected before serving, disposed after."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], *, driver: bool) -> None:
         self.config = config
+        self.with_driver = driver
+        """Whether statements may run straight on asyncpg (`storage.driver`) on PostgreSQL."""
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
@@ -67,7 +65,8 @@ class Database:
                 expire_on_commit=False,
                 sync_session_class=ReadOnlySession,
             )
-            self.driver = Driver(self.engine)
+            if self.with_driver:
+                self.driver = Driver(self.engine)
 
     async def dispose(self) -> None:
         if self.closing:
@@ -96,62 +95,18 @@ def db_session() -> AsyncSession:
     return session
 
 
-def reading_driver() -> Driver | None:
-    """The driver, when the current request only reads and holds no connection of its own.
+def request_session_free() -> bool:
+    """Whether the current request's session holds no connection (or there is none).
 
-    A reading request's session on PostgreSQL has no transaction to keep its
-    statements in (see `Database.connect`), so they may as well skip it, and
-    the session need not even be made. Once the request's session holds a
-    connection, though, its statements stay on it: a second connection per
-    request could leave every request holding one and waiting for another.
+    Once it holds one, the request's statements stay on it: a second connection
+    per request could leave every request holding one and waiting for another.
     """
-    driver = services().database.driver
-    if driver is None or not has_request_context() or request.method not in READ_ONLY_METHODS:
-        return None
     session: AsyncSession | None = g.get("db_session")
-    if session is not None and session.in_transaction():
-        return None
-    return driver
-
-
-async def read_rows(statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
-    """A SELECT's rows: straight on the `reading_driver` when there is one, or else
-    through the request's session (`db_session`)."""
-    driver = reading_driver()
-    if driver is not None:
-        return await driver.rows(statement, values)  # type: ignore[arg-type]
-    return (await db_session().execute(statement, values)).all()
+    return session is None or not session.in_transaction()
 
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-async def release_connection(session: AsyncSession) -> None:
-    """End the session's read-only transaction, handing its connection back to the pool.
-
-    Call it before slow work that needs no database (password hashing): a burst
-    of such requests would otherwise hold every pooled connection while they
-    wait, and starve requests that need one for milliseconds. Loaded objects
-    stay usable (`expire_on_commit=False`).
-    """
-    await session.commit()
-
-
-@contextlib.asynccontextmanager
-async def best_effort(session: AsyncSession, what: str) -> AsyncIterator[None]:
-    """Housekeeping after a request's commit: if it fails, the request must not.
-
-    The client's write is already committed, so an error here (the database
-    going away, say) is logged in one line and the request answers as it would
-    have; a 503 would make the client retry a write that happened.
-    """
-    try:
-        yield
-    except (SQLAlchemyError, OSError, TimeoutError) as error:
-        with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
-            await session.rollback()
-        logging.getLogger(__name__).warning("could not %s: %s", what, type(error).__name__)
 
 
 async def close_request_session(_exc: BaseException | None) -> None:

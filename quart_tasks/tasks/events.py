@@ -13,6 +13,9 @@ notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
 
 from __future__ import annotations
 
+import functools
+import json
+import operator
 import random
 import typing
 from datetime import datetime, timedelta
@@ -20,6 +23,7 @@ from functools import cache
 from typing import Any, Literal
 
 from blinker import Namespace
+from pydantic import PlainSerializer
 from quart import current_app, has_app_context
 from sqlalchemy import (
     ARRAY,
@@ -47,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quart_tasks.storage.base import utcnow
-from quart_tasks.storage.sessions import best_effort, is_postgresql
+from quart_tasks.storage.sessions import is_postgresql
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.models import TaskEvent, TaskRecord
 from quart_tasks.tasks.schemas import TaskOut
@@ -196,27 +200,34 @@ TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
 def _task_json(task: Any) -> ColumnElement[str]:
-    """A task row's JSON, byte for byte as `TaskOut` renders it."""
+    """A task row's JSON as PostgreSQL writes it, byte for byte as `TaskOut` renders it.
 
-    def timestamp(column: Any) -> ColumnElement[str]:
-        return func.to_char(func.timezone("UTC", column), literal(TIMESTAMP_FORMAT, Text))
+    Built from `TaskOut`'s own fields, in its order, each written by the SQL for
+    its type: a field added to the schema is added here, and a type with no SQL
+    below stops the app at start-up rather than leave it out of the events.
+    """
+    parts: list[ColumnElement[str]] = []
+    for position, (name, field) in enumerate(TaskOut.model_fields.items()):
+        key = ("{" if position == 0 else ",") + json.dumps(name) + ":"
+        parts += [literal(key, Text), _json_value(task.c[name], field.annotation, field.metadata)]
+    parts.append(literal("}", Text))
+    return functools.reduce(operator.add, parts)
 
-    def text(value: str) -> ColumnElement[str]:
-        return literal(value, Text)
 
-    return (
-        text('{"id":')
-        + cast(task.c.id, Text)
-        + text(',"title":')
-        + cast(func.to_json(task.c.title), Text)
-        + text(',"done":')
-        + case((task.c.done, text("true")), else_=text("false"))
-        + text(',"created_at":"')
-        + timestamp(task.c.created_at)
-        + text('","updated_at":"')
-        + timestamp(task.c.updated_at)
-        + text('"}')
-    )
+def _json_value(column: Any, annotation: Any, metadata: list[Any]) -> ColumnElement[str]:
+    """SQL writing `column`'s value as pydantic writes a field of `annotation` in JSON."""
+    if any(isinstance(item, PlainSerializer) for item in metadata) and annotation is datetime:
+        # `Timestamp`: UTC, microseconds, `Z`.
+        utc = func.timezone("UTC", column)
+        return literal('"', Text) + func.to_char(utc, literal(TIMESTAMP_FORMAT, Text)) + '"'
+    if annotation is bool:
+        return case((column, literal("true", Text)), else_=literal("false", Text))
+    if annotation is int:
+        return cast(column, Text)
+    if annotation is str:
+        # to_json escapes as JSON requires; pydantic escapes no more than that.
+        return cast(func.to_json(column), Text)
+    raise TypeError(f"no SQL writes a TaskOut field of type {annotation!r} as JSON")
 
 
 async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
@@ -287,36 +298,34 @@ def _notifying_insert(rows: Select[Any]) -> Insert:
 async def purge_some(session: AsyncSession) -> None:
     """Now and then, drop events past the retention age or count; the newest always stays.
 
-    Runs in the writer's request after its commit: no separate daemon.
+    A write's housekeeping (`UnitOfWork.after_commit`): no separate daemon.
     """
     config = current_app.config
     every = config["EVENTS_PURGE_EVERY"]
     if every <= 0 or random.randrange(every) != 0:
         return
-    async with best_effort(session, "purge old task events"):
-        newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
-        oldest = (
-            await session.execute(
-                select(TaskEvent.id, TaskEvent.created_at).order_by(TaskEvent.id).limit(1)
-            )
-        ).first()
-        past_count = newest - config["EVENTS_RETENTION_COUNT"]
-        cutoff = utcnow() - timedelta(seconds=config["EVENTS_RETENTION_SECONDS"])
-        if oldest is None or oldest.id >= newest:
-            return
-        if oldest.id > past_count and oldest.created_at >= cutoff:
-            return  # the oldest is kept, so is everything after it
-        expired = (
-            select(TaskEvent.id)
-            .where(
-                TaskEvent.id < newest,
-                (TaskEvent.id <= past_count) | (TaskEvent.created_at < cutoff),
-            )
-            .order_by(TaskEvent.id)
-            .limit(1000)
+    newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
+    oldest = (
+        await session.execute(
+            select(TaskEvent.id, TaskEvent.created_at).order_by(TaskEvent.id).limit(1)
         )
-        await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
-        await session.commit()
+    ).first()
+    past_count = newest - config["EVENTS_RETENTION_COUNT"]
+    cutoff = utcnow() - timedelta(seconds=config["EVENTS_RETENTION_SECONDS"])
+    if oldest is None or oldest.id >= newest:
+        return
+    if oldest.id > past_count and oldest.created_at >= cutoff:
+        return  # the oldest is kept, so is everything after it
+    expired = (
+        select(TaskEvent.id)
+        .where(
+            TaskEvent.id < newest,
+            (TaskEvent.id <= past_count) | (TaskEvent.created_at < cutoff),
+        )
+        .order_by(TaskEvent.id)
+        .limit(1000)
+    )
+    await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
 
 
 @sqlalchemy_event.listens_for(Session, "after_commit")

@@ -12,8 +12,8 @@ from quart_schema import (
 
 from quart_tasks.auth.caller import current_principal
 from quart_tasks.idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
-from quart_tasks.storage.sessions import db_session
-from quart_tasks.tasks import events, queries
+from quart_tasks.services import services
+from quart_tasks.storage.unit_of_work import UnitOfWork, unit_of_work
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import (
     CreatedHeaders,
@@ -31,6 +31,7 @@ from quart_tasks.tasks.schemas import (
     WriteHeaders,
 )
 from quart_tasks.tasks.sorting import SORT_ORDERS
+from quart_tasks.tasks.store import TaskFilter
 from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse
@@ -62,12 +63,13 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
     """
     caller = current_principal()
     sort = SORT_ORDERS[query_args.sort]
-    filters = queries.TaskFilter(
+    store = services().tasks
+    filters = TaskFilter(
         done=query_args.done_filter, title_contains=query_args.q, owner=query_args.owner
     )
     if query_args.cursor is not None:
         key = sort.key_from(query_args.cursor) if query_args.cursor else None
-        items, more = await queries.list_after(caller, filters, sort, key, query_args.page_size)
+        items, more = await store.list_after(caller, filters, sort, key, query_args.page_size)
         next_cursor = sort.cursor_after(items[-1]) if more else None
         walk = TaskCursorPage(
             items=[TaskOut.model_validate(task) for task in items],
@@ -80,7 +82,7 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
             headers["Link"] = next_link(request.path, params, query_args.page_size)
         return json_response(walk, headers=headers)
     page = query_args.page_request()
-    items, total = await queries.list_page(caller, filters, sort, page)
+    items, total = await store.list_page(caller, filters, sort, page)
     body = TaskPage.of(items, page, total)
     link = link_header(request.path, query_args.link_params(), page, total)
     return json_response(body, headers={"Link": link})
@@ -99,30 +101,24 @@ async def create_task(data: TaskCreate) -> Response:
     With an `Idempotency-Key`, a retry of the same request gets the first
     response again (with `Idempotent-Replayed: true`) and creates nothing.
     """
-    session, caller = db_session(), current_principal()
-    key = idempotency_key()
+    caller, key = current_principal(), idempotency_key()
 
-    async def perform(*, alone: bool = False) -> StoredResponse:
-        task = await queries.add_task(
-            session, caller, title=data.title, done=data.done, alone=alone
-        )
+    async def perform(work: UnitOfWork) -> StoredResponse:
+        task = await services().tasks.create(work, caller, title=data.title, done=data.done)
         location = url_for("tasks.get_task", task_id=task.id)
         body = TaskOut.model_validate(task).model_dump_json()
         return StoredResponse(201, body, {"Location": location, "ETag": etag(task.version)})
 
     if key is None:
-        stored, replayed = await perform(alone=True), False
-        if session.in_transaction():  # it did not run alone on the driver, in autocommit
-            await session.commit()
+        async with unit_of_work() as work:
+            stored, replayed = await perform(work), False
     else:
         stored, replayed = await run_once(
-            session,
             owner_id=caller.user_id,
             key=key,
             request_fingerprint=fingerprint(await request.get_json()),
             perform=perform,
         )
-    await events.purge_some(session)
     return stored.to_response(replayed=replayed)
 
 
@@ -133,7 +129,7 @@ async def create_task(data: TaskCreate) -> Response:
 @document_response(NoContent, 304)
 async def get_task(task_id: int) -> Response:
     """Read a task; 304 with no body while `If-None-Match` names its ETag."""
-    task = await queries.fetch_task(current_principal(), task_id)
+    task = await services().tasks.fetch(current_principal(), task_id)
     if not_modified(task.version):
         return Response(b"", status=304, headers={"ETag": etag(task.version)})
     return task_response(task)
@@ -147,9 +143,10 @@ async def get_task(task_id: int) -> Response:
 @document_response(ErrorResponse, 412)
 async def replace_task(task_id: int, data: TaskReplace) -> Response:
     """Replace a task: both `title` and `done` are required."""
-    task = await queries.update_task(
-        db_session(), current_principal(), task_id, data.model_dump(), if_match()
-    )
+    async with unit_of_work() as work:
+        task = await services().tasks.update(
+            work, current_principal(), task_id, data.model_dump(), if_match()
+        )
     return task_response(task)
 
 
@@ -161,9 +158,10 @@ async def replace_task(task_id: int, data: TaskReplace) -> Response:
 @document_response(ErrorResponse, 412)
 async def patch_task(task_id: int, data: TaskPatch) -> Response:
     """Change some of a task's fields; `{}` changes nothing."""
-    task = await queries.update_task(
-        db_session(), current_principal(), task_id, data.changes(), if_match()
-    )
+    async with unit_of_work() as work:
+        task = await services().tasks.update(
+            work, current_principal(), task_id, data.changes(), if_match()
+        )
     return task_response(task)
 
 
@@ -174,5 +172,6 @@ async def patch_task(task_id: int, data: TaskPatch) -> Response:
 @document_response(ErrorResponse, 412)
 async def delete_task(task_id: int) -> Response:
     """Delete a task."""
-    await queries.delete_task(db_session(), current_principal(), task_id, if_match())
+    async with unit_of_work() as work:
+        await services().tasks.delete(work, current_principal(), task_id, if_match())
     return no_content()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from quart_tasks.auth.accounts import find_user
 from quart_tasks.auth.passwords import Passwords
+from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.users.queries import create_user
 from quart_tasks.web.errors import APIError
 
@@ -25,9 +26,13 @@ async def ensure_bootstrap_admin(
             return False
         password_hash = await passwords.hash(config["API_PASS"])
         try:
-            await create_user(
-                session, username=config["API_USER"], password_hash=password_hash, role="admin"
-            )
+            async with unit_of_work(session) as work:
+                await create_user(
+                    work.session,
+                    username=config["API_USER"],
+                    password_hash=password_hash,
+                    role="admin",
+                )
         except APIError:  # another worker created it first
             return False
     logger.info("created the admin account %r", config["API_USER"])

@@ -29,9 +29,8 @@ async def create_user(
     )
     session.add(user)
     try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
+        await session.flush()
+    except IntegrityError:  # the unit of work rolls back
         raise username_taken() from None
     return user
 

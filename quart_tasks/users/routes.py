@@ -13,7 +13,8 @@ from quart_schema import (
 from quart_tasks.auth.accounts import find_user
 from quart_tasks.auth.caller import current_principal, forbidden, optional_principal
 from quart_tasks.services import services
-from quart_tasks.storage.sessions import db_session, release_connection
+from quart_tasks.storage.sessions import db_session
+from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.users import queries
 from quart_tasks.users.schemas import UserCreate, UserListQuery, UserOut, UserPage
 from quart_tasks.web.access import optional_auth, require_admin, require_auth
@@ -40,12 +41,14 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
             raise unauthorized("Registration is closed: an admin must create accounts")
         if not caller.is_admin:
             raise forbidden("Registration is closed: an admin must create accounts")
-    session = db_session()
-    if await find_user(session, data.username) is not None:
-        raise queries.username_taken()  # before paying for a hash
-    await release_connection(session)
+    async with unit_of_work() as lookup:  # ended before hashing, as a login's
+        if await find_user(lookup.session, data.username) is not None:
+            raise queries.username_taken()  # before paying for a hash
     password_hash = await services().passwords.hash(data.password)
-    user = await queries.create_user(session, username=data.username, password_hash=password_hash)
+    async with unit_of_work() as work:
+        user = await queries.create_user(
+            work.session, username=data.username, password_hash=password_hash
+        )
     return UserOut.model_validate(user), 201
 
 

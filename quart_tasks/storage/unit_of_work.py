@@ -1,0 +1,82 @@
+"""The unit of work: the one place a transaction begins and ends.
+
+A route that writes opens one, hands it to the statements it runs, and leaves
+it: a clean exit commits, an error rolls back, and nothing else commits or
+rolls back. Housekeeping a write asks for (`after_commit`: purging old events,
+keys and tokens) runs once the write has committed, each step in a short
+transaction of its own, and never fails the request: the client's write has
+happened, and a 503 would make it retry one that did.
+
+A write that is one statement, atomic by itself, may run straight on the
+driver in autocommit instead (`alone`): then the unit's own transaction must
+stay empty, and leaving it checks that it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quart_tasks.storage.sessions import db_session
+
+logger = logging.getLogger(__name__)
+
+Housekeeping = Callable[[AsyncSession], Awaitable[None]]
+HOUSEKEEPING_FAULTS = (SQLAlchemyError, OSError, TimeoutError)
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    session: AsyncSession
+    housekeeping: list[tuple[str, Housekeeping]] = field(default_factory=list)
+    wrote_alone: bool = False
+
+    def alone(self) -> bool:
+        """Whether a one-statement write may go straight to the driver, committed by itself:
+        only while this unit has written nothing, and then it may write nothing more."""
+        if self.session.in_transaction():
+            return False
+        self.wrote_alone = True
+        return True
+
+    def after_commit(self, what: str, step: Housekeeping) -> None:
+        """Run `step` on the session once this unit has committed; `what` names it in a log."""
+        self.housekeeping.append((what, step))
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(session: AsyncSession | None = None) -> AsyncIterator[UnitOfWork]:
+    """A transaction on `session` (the request's by default), committed on a clean exit."""
+    work = UnitOfWork(db_session() if session is None else session)
+    try:
+        yield work
+    except asyncio.CancelledError:
+        raise  # the request's teardown closes its session, shielded (`close_request_session`)
+    except BaseException:
+        if work.session.in_transaction():
+            await work.session.rollback()
+        raise
+    if work.wrote_alone and work.session.in_transaction():
+        await work.session.rollback()
+        raise RuntimeError("a unit of work wrote more after a write that committed alone")
+    if work.session.in_transaction():
+        await work.session.commit()
+    for what, step in work.housekeeping:
+        await _housekeep(work.session, what, step)
+
+
+async def _housekeep(session: AsyncSession, what: str, step: Housekeeping) -> None:
+    try:
+        await step(session)
+        if session.in_transaction():
+            await session.commit()
+    except HOUSEKEEPING_FAULTS as error:
+        with contextlib.suppress(*HOUSEKEEPING_FAULTS):
+            await session.rollback()
+        logger.warning("could not %s: %s", what, type(error).__name__)

@@ -1,0 +1,278 @@
+"""Where tasks are kept: one interface, the portable implementation, and the choice between them.
+
+Every statement is scoped to its caller (see `scope`). Writes that carry an
+`If-Match` check the version in the UPDATE or DELETE itself, so of two clients
+racing with the same ETag exactly one wins. Each write adds its event to the
+log (`events`) in its own transaction, and asks its unit of work to purge old
+events once committed.
+
+`PortableTaskStore` runs everything through SQLAlchemy's session, on SQLite and
+PostgreSQL alike. On PostgreSQL, `fast_store.FastTaskStore` runs what it can
+straight on asyncpg, in batches. The factory picks one at start-up
+(`uses_fast_path`: PostgreSQL, and `DB_FAST_PATH` on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, delete, make_url
+from sqlalchemy.sql import Executable
+
+from quart_tasks.auth.caller import Principal
+from quart_tasks.auth.models import username_key
+from quart_tasks.storage.base import utcnow
+from quart_tasks.storage.ids import MAX_BIG_ID
+from quart_tasks.storage.sessions import db_session
+from quart_tasks.storage.unit_of_work import UnitOfWork
+from quart_tasks.tasks import events, statements
+from quart_tasks.tasks.models import Task, TaskRecord
+from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
+from quart_tasks.tasks.sorting import SortOrder
+from quart_tasks.web.conditional import VersionMatch, precondition_failed
+from quart_tasks.web.errors import APIError, not_found
+from quart_tasks.web.pagination import PageRequest
+
+
+def task_not_found() -> APIError:
+    return not_found("Task not found")
+
+
+def check_id(task_id: int) -> None:
+    """An id past BIGINT cannot exist, and must not reach the driver (it would overflow)."""
+    if task_id > MAX_BIG_ID:
+        raise task_not_found()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    done: bool | None = None
+    title_contains: str | None = None
+    owner: str | None = None
+
+    def shape(self, caller: Principal, sort: SortOrder) -> statements.ListShape:
+        return statements.ListShape(
+            sort=sort.name,
+            owner=list_scope(caller, self.owner),
+            done=self.done is not None,
+            title=bool(self.title_contains),
+        )
+
+    def values(self, caller: Principal) -> dict[str, Any]:
+        """The values the shape's statements bind."""
+        return {
+            "owner_id": caller.user_id,
+            "owner_key": username_key(self.owner) if self.owner else None,
+            "done": self.done,
+            "title_pattern": (
+                statements.like_pattern(self.title_contains) if self.title_contains else None
+            ),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change's statement and values, as `statements.change` binds them."""
+
+    statement: Any
+    values: dict[str, Any]
+    changed_at: datetime
+    checks_version: bool
+
+
+class TaskStore(Protocol):
+    """What the routes ask of task storage, whichever implementation the app chose."""
+
+    async def list_page(
+        self, caller: Principal, filters: TaskFilter, sort: SortOrder, page: PageRequest
+    ) -> tuple[Sequence[TaskRecord], int]: ...
+
+    async def list_after(
+        self,
+        caller: Principal,
+        filters: TaskFilter,
+        sort: SortOrder,
+        key: list[Any] | None,
+        page_size: int,
+    ) -> tuple[Sequence[TaskRecord], bool]: ...
+
+    async def fetch(self, caller: Principal, task_id: int) -> TaskRecord: ...
+
+    async def create(
+        self, work: UnitOfWork, caller: Principal, *, title: str, done: bool
+    ) -> TaskRecord: ...
+
+    async def update(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        task_id: int,
+        changes: Mapping[str, Any],
+        expected: VersionMatch | None = None,
+    ) -> TaskRecord: ...
+
+    async def delete(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        task_id: int,
+        expected: VersionMatch | None = None,
+    ) -> None: ...
+
+
+class PortableTaskStore:
+    """Tasks through SQLAlchemy's session: the request's, or the unit of work's."""
+
+    async def list_page(
+        self, caller: Principal, filters: TaskFilter, sort: SortOrder, page: PageRequest
+    ) -> tuple[Sequence[TaskRecord], int]:
+        """One page by offset, and how many tasks match in all."""
+        shape, values = filters.shape(caller, sort), filters.values(caller)
+        rows = await self.read(
+            statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
+        )
+        if rows:
+            return rows, rows[0].total
+        counted = await self.read(statements.count(shape), values)
+        return rows, counted[0][0]
+
+    async def list_after(
+        self,
+        caller: Principal,
+        filters: TaskFilter,
+        sort: SortOrder,
+        key: list[Any] | None,
+        page_size: int,
+    ) -> tuple[Sequence[TaskRecord], bool]:
+        """Up to `page_size` tasks past `key` (from the start without one), and whether
+        more follow."""
+        values = {**filters.values(caller), "limit": page_size + 1}
+        if key is not None:
+            values.update(sort.key_values(key))
+        statement = statements.walk(filters.shape(caller, sort), after_key=key is not None)
+        tasks = await self.read(statement, values)
+        return tasks[:page_size], len(tasks) > page_size
+
+    async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
+        check_id(task_id)
+        found = await self.read(
+            statements.fetch(any_owner=reaches_every_task(caller)),
+            {"task_id": task_id, "owner_id": caller.user_id},
+        )
+        if not found:
+            raise task_not_found()
+        task: TaskRecord = found[0]
+        return task
+
+    async def create(
+        self, work: UnitOfWork, caller: Principal, *, title: str, done: bool
+    ) -> TaskRecord:
+        """A new task and its event, in `work`."""
+        values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
+        task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
+        await events.record_change(work.session, "task.created", task)
+        work.after_commit("purge old task events", events.purge_some)
+        return task
+
+    async def update(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        task_id: int,
+        changes: Mapping[str, Any],
+        expected: VersionMatch | None = None,
+    ) -> TaskRecord:
+        """Apply `changes` if the version is still `expected`.
+
+        `version` and `updated_at` move only when a value actually changes, so an
+        ETag changes with every change and only then.
+        """
+        check_id(task_id)
+        if not changes:
+            task = await self.fetch(caller, task_id)
+            if expected is not None and not expected.accepts(task.version):
+                raise precondition_failed(task.version)
+            return task
+        change = self.change(caller, task_id, changes, expected)
+        updated = await self.apply(work, change)
+        if updated is None:
+            raise await self.refusal(caller, task_id)
+        work.after_commit("purge old task events", events.purge_some)
+        return updated
+
+    async def delete(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        task_id: int,
+        expected: VersionMatch | None = None,
+    ) -> None:
+        check_id(task_id)
+        owner_id = await work.session.scalar(
+            delete(Task)
+            .where(Task.id == task_id, *reachable_by(caller), *_version_conditions(expected))
+            .returning(Task.owner_id)
+        )
+        if owner_id is None:
+            raise await self.refusal(caller, task_id)
+        await events.record_deletion(work.session, task_id, owner_id)
+        work.after_commit("purge old task events", events.purge_some)
+
+    async def read(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
+        """A SELECT's rows, on the request's session."""
+        return (await db_session().execute(statement, values)).all()
+
+    def change(
+        self,
+        caller: Principal,
+        task_id: int,
+        changes: Mapping[str, Any],
+        expected: VersionMatch | None,
+    ) -> Change:
+        fields = tuple(sorted(changes))
+        check_version = expected is not None and not expected.any_version
+        changed_at = utcnow()
+        return Change(
+            statement=statements.change(
+                fields, any_owner=reaches_every_task(caller), check_version=check_version
+            ),
+            values={
+                **{f"new_{field}": changes[field] for field in fields},
+                "task_id": task_id,
+                "caller_id": caller.user_id,
+                "now": changed_at,
+                "versions": sorted(expected.versions) if check_version and expected else [],
+            },
+            changed_at=changed_at,
+            checks_version=check_version,
+        )
+
+    async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:
+        """The change and, if it changed a value, its event, in `work`; None if it touched
+        nothing (the task is gone, or not the caller's, or past the expected version)."""
+        updated: TaskRecord | None = (
+            await work.session.execute(change.statement, change.values)
+        ).one_or_none()
+        if updated is not None and updated.updated_at == change.changed_at:
+            await events.record_change(work.session, "task.updated", updated)
+        return updated
+
+    async def refusal(self, caller: Principal, task_id: int) -> APIError:
+        """Why a guarded write touched nothing: the task is gone (404) or has moved on (412)."""
+        current = await self.fetch(caller, task_id)
+        return precondition_failed(current.version)
+
+
+def _version_conditions(expected: VersionMatch | None) -> list[ColumnElement[bool]]:
+    if expected is None or expected.any_version:
+        return []
+    return [Task.version.in_(expected.versions)]
+
+
+def uses_fast_path(config: Mapping[str, Any]) -> bool:
+    """Whether tasks go through `FastTaskStore`: on PostgreSQL, unless `DB_FAST_PATH` is off."""
+    backend = make_url(config["DATABASE_URL"]).get_backend_name()
+    return backend == "postgresql" and bool(config["DB_FAST_PATH"])

@@ -1,81 +1,36 @@
 """Fixtures: an app on a fresh database per test, a client, and logged-in callers.
 
 `TEST_DATABASE_URL` picks the database (a SQLite file per test when unset); the
-same suite runs on both.
+same suite runs on both. What the fixtures are built from is in `tests/helpers/`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import pytest
 from quart import Quart
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
-from quart_tasks.models import Base, Task
-from quart_tasks.services import services_of
-from quart_tasks.storage.sessions import Database
-from tests.live import fresh_database_url, running_server
-from tests.support import TEST_DATABASE_URL, TEST_SECRET_KEY, Client
-
-ADMIN = {"username": "admin", "password": "admin"}
-Login = Callable[[str, str], Awaitable[dict[str, Any]]]
-
-
-class MakeUser(Protocol):
-    """The `make_user` fixture: a new user, logged in; their login response."""
-
-    def __call__(self, username: str, password: str = ...) -> Awaitable[dict[str, Any]]: ...
-
-
-def app_database(app: Quart) -> Database:
-    db: Database = services_of(app).database
-    return db
-
-
-def settings_for_test(tmp_path: Path, **overrides: Any) -> TestingConfig:
-    """Settings for a test: its own database, cheap password hashing, its own counters."""
-    settings: dict[str, Any] = {
-        "DATABASE_URL": TEST_DATABASE_URL or f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}",
-        "SECRET_KEY": TEST_SECRET_KEY,
-        "API_USER": ADMIN["username"],
-        "API_PASS": ADMIN["password"],
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_KIB": 8,
-        "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-    }
-    settings.update(overrides)
-    return TestingConfig(**settings)
-
-
-async def reset_schema(database_url: str) -> None:
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.run_sync(Base.metadata.create_all)
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def serving(config: TestingConfig, *, fresh_schema: bool = True) -> AsyncIterator[Quart]:
-    """An app for `config`, started as Hypercorn would start it (before/after serving)."""
-    if fresh_schema:
-        await reset_schema(config.DATABASE_URL)
-    app = create_app(config)
-    async with app.test_app():
-        yield app
+from quart_tasks.models import Task
+from tests.helpers.apps import (
+    ADMIN,
+    LiveServer,
+    Login,
+    MakeUser,
+    app_database,
+    bearer,
+    serving,
+    settings_for_test,
+)
+from tests.helpers.servers import fresh_database_url, running_server
+from tests.helpers.support import Client
+from tests.helpers.users import DEFAULT_PASSWORD, insert_user
 
 
 @pytest.fixture
@@ -107,24 +62,17 @@ def login(client: Client) -> Login:
     return log_in
 
 
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
-
-
 @pytest.fixture
 async def admin_auth(login: Login) -> dict[str, str]:
     return bearer(await login(ADMIN["username"], ADMIN["password"]))
 
 
 @pytest.fixture
-def make_user(client: Client, admin_auth: dict[str, str], login: Login) -> MakeUser:
-    """Create a user through the API and log them in: their login response."""
+def make_user(app: Quart, login: Login) -> MakeUser:
+    """A new user, inserted (`helpers.users`), then logged in: their login response."""
 
-    async def make(username: str, password: str = "correct horse battery") -> dict[str, Any]:
-        response = await client.post(
-            "/api/users", json={"username": username, "password": password}, headers=admin_auth
-        )
-        assert response.status_code == 201, await response.get_data()
+    async def make(username: str, password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
+        await insert_user(app, username, password)
         return await login(username, password)
 
     return make
@@ -155,12 +103,6 @@ def count_tasks(app: Quart) -> Callable[[], Awaitable[int]]:
             return int(await session.scalar(select(func.count()).select_from(Task)) or 0)
 
     return count
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    base_url: str
-    database_url: str
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks.cli import hypercorn_config
 from quart_tasks.models import User
-from tests.live import CHECKOUT, fresh_database_url, server_environment
+from tests.helpers.servers import CHECKOUT, fresh_database_url, server_environment
 
 pytestmark = pytest.mark.slow
 

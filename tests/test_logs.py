@@ -1,4 +1,4 @@
-"""Log records skip the lookups no line shows (caller, thread, process): they cost every request."""
+"""JSON log lines: the time in UTC to the millisecond, the extra fields, any value."""
 
 from __future__ import annotations
 

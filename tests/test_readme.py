@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.live import CHECKOUT
-from tests.support import require
+from tests.helpers.servers import CHECKOUT
+from tests.helpers.support import require
 
 pytestmark = pytest.mark.slow
 

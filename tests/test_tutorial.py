@@ -1,6 +1,6 @@
 """The tutorial's own two tests: logging in, then creating and listing a task."""
 
-from tests.support import Client
+from tests.helpers.support import Client
 
 
 async def test_login_returns_a_bearer_token(client: Client) -> None:

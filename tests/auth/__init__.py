@@ -1,0 +1,1 @@
+"""Tests of auth: login, tokens, sessions and their cache, login limits."""

@@ -1,0 +1,1 @@
+"""What the tests share: apps and settings, users, real servers, streams, statements."""

@@ -1,0 +1,1 @@
+"""Tests of live changes: streams, the broker, the listener."""

@@ -1,0 +1,107 @@
+"""The broker in process: backpressure, and streams ending at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from quart_tasks.live.broker import Broker
+from quart_tasks.live.log import Event
+from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
+from quart_tasks.services import services_of
+from quart_tasks.serving.lifecycle import begin_draining
+from tests.helpers.apps import ADMIN, bearer, serving, settings_for_test
+
+QUEUE_SIZE = 8
+CHANGES = 60
+
+
+async def until_subscribed(broker: Broker, count: int) -> None:
+    for _ in range(500):  # the streams subscribe on their first step, in their own tasks
+        if broker.subscriber_count >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{broker.subscriber_count} of {count} streams subscribed")
+
+
+async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
+    tmp_path: Path,
+) -> None:
+    async with serving(settings_for_test(tmp_path, EVENTS_QUEUE_SIZE=QUEUE_SIZE)) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        broker: Broker = services_of(app).live.broker
+
+        def subscribe() -> AsyncIterator[list[Item]]:
+            return stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
+
+        fast_seen: list[Event] = []
+        fast_stream = subscribe()
+
+        async def consume_fast() -> None:
+            async for batch in fast_stream:
+                for item in batch:
+                    assert isinstance(item, Event)
+                    fast_seen.append(item)
+                if len(fast_seen) >= CHANGES:
+                    return
+
+        slow_stream = subscribe()
+        fast = asyncio.create_task(consume_fast())
+        slow_first = asyncio.ensure_future(anext(slow_stream))
+        await until_subscribed(broker, 2)
+        slow_backlog = []
+        for n in range(CHANGES):
+            created = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+            assert created.status_code == 201
+            slow_backlog.append(sum(s.queue.qsize() for s in broker.everyone))
+            await asyncio.sleep(0)  # let the broker dispatch, and the fast one read
+        await asyncio.wait_for(fast, 10)
+        first = await slow_first
+        rest = [item async for batch in slow_stream for item in batch]
+
+    assert [event.payload for event in fast_seen][-1].count('"t59"') == 1
+    assert len(fast_seen) == CHANGES
+    assert first
+    assert all(isinstance(item, Event) for item in first)
+    assert len(rest) == 1, "the slow consumer got more than its reset"
+    assert isinstance(rest[0], Reset)
+    assert rest[0].id >= fast_seen[QUEUE_SIZE].id
+    assert max(slow_backlog) <= QUEUE_SIZE + 1, "a queue grew past its bound"
+    assert broker.subscriber_count == 0
+
+
+async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path)) as app:
+        broker: Broker = services_of(app).live.broker
+        streams = [
+            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            for owner in (None, 1, 2)
+        ]
+        pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
+        await until_subscribed(broker, 3)
+        begin_draining()
+        ended = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+        late = stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
+        late_items = await asyncio.wait_for(_all(late), 5)
+
+    assert all(isinstance(result, StopAsyncIteration) for result in ended), ended
+    assert late_items == []
+    assert broker.subscriber_count == 0
+
+
+async def _all(stream: AsyncIterator[list[Item]]) -> list[Item]:
+    return [item async for batch in stream for item in batch]
+
+
+async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path, EVENTS_HEARTBEAT_SECONDS=0.2)) as app:
+        broker: Broker = services_of(app).live.broker
+        streams = [
+            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            for owner in (None, 7)
+        ]
+        beats = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
+
+    assert beats == [[HEARTBEAT], [HEARTBEAT]]

@@ -1,0 +1,1 @@
+"""Tests of health, readiness, metrics and operations on real servers."""

@@ -1,0 +1,1 @@
+"""Tests of the storage wing: engines, sessions, the pool, the asyncpg path, migrations, outages."""

@@ -1,0 +1,1 @@
+"""Tests of tasks: the API, both stores, the event log, batches and counts."""

@@ -1,0 +1,145 @@
+"""A list's total comes from counts the database keeps; they follow every write to `tasks`.
+
+The triggers that keep them run for any writer, so rows written by SQL
+straight into the table (an operator's fix, a bulk load) are counted too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quart import Quart
+from sqlalchemy import text
+
+from tests.helpers.apps import MakeUser, app_database, bearer
+from tests.helpers.support import Client
+
+
+async def execute(app: Quart, statement: str, **values: Any) -> None:
+    async with app_database(app).engine.begin() as connection:  # type: ignore[union-attr]
+        await connection.execute(text(statement), values)
+
+
+async def scalar(app: Quart, statement: str, **values: Any) -> Any:
+    async with app_database(app).engine.connect() as connection:  # type: ignore[union-attr]
+        return (await connection.execute(text(statement), values)).scalar()
+
+
+async def total(client: Client, auth: dict[str, str], query: str = "") -> int:
+    response = await client.get(f"/api/tasks?page_size=1{query}", headers=auth)
+    assert response.status_code == 200, await response.get_data()
+    found: int = (await response.get_json())["total"]
+    return found
+
+
+async def user_id(app: Quart, username: str) -> int:
+    found: int = await scalar(app, "SELECT id FROM users WHERE username = :name", name=username)
+    return found
+
+
+async def load_tasks(app: Quart, owner: int, how_many: int) -> None:
+    """`how_many` tasks for `owner` in one INSERT ... SELECT, past the API."""
+    await execute(
+        app,
+        "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :how_many) "
+        "INSERT INTO tasks (owner_id, title, done, version, created_at, updated_at) "
+        "SELECT :owner, 'loaded', false, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n",
+        owner=owner,
+        how_many=how_many,
+    )
+
+
+async def test_the_total_follows_creates_and_deletes_through_the_api(
+    client: Client, auth: dict[str, str]
+) -> None:
+    ids = []
+    for n in range(5):
+        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+        ids.append((await response.get_json())["id"])
+    assert await total(client, auth) == 5
+
+    for task_id in ids[:2]:
+        assert (await client.delete(f"/api/tasks/{task_id}", headers=auth)).status_code == 204
+
+    assert await total(client, auth) == 3
+
+
+async def test_rows_written_past_the_api_are_counted(
+    app: Quart, client: Client, auth: dict[str, str]
+) -> None:
+    alice = await user_id(app, "alice")
+    await load_tasks(app, alice, 30)
+    assert await total(client, auth) == 30
+
+    await execute(app, "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks LIMIT 12)")
+
+    assert await total(client, auth) == 18
+
+
+async def test_a_task_given_to_another_owner_moves_between_their_totals(
+    app: Quart, client: Client, auth: dict[str, str], make_user: MakeUser
+) -> None:
+    bob = bearer(await make_user("bob"))
+    for n in range(3):
+        await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+
+    await execute(
+        app,
+        "UPDATE tasks SET owner_id = :bob WHERE id = (SELECT min(id) FROM tasks)",
+        bob=await user_id(app, "bob"),
+    )
+
+    assert (await total(client, auth), await total(client, bob)) == (2, 1)
+
+
+async def test_deleting_a_user_takes_their_tasks_and_their_count(
+    app: Quart, client: Client, auth: dict[str, str], make_user: MakeUser
+) -> None:
+    bob = bearer(await make_user("bob"))
+    for headers in (auth, bob, bob):
+        await client.post("/api/tasks", json={"title": "t"}, headers=headers)
+    bob_id = await user_id(app, "bob")
+
+    await execute(app, "DELETE FROM users WHERE id = :bob", bob=bob_id)
+
+    assert (
+        await scalar(app, "SELECT count(*) FROM task_counts WHERE owner_id = :bob", bob=bob_id) == 0
+    )
+    assert await total(client, auth) == 1
+
+
+async def test_an_unfiltered_total_reads_the_kept_count_and_a_filtered_one_counts(
+    app: Quart, client: Client, auth: dict[str, str]
+) -> None:
+    """The kept count is what the list shows (so a list never scans the owner's tasks);
+    a filter still counts the rows it matches."""
+    for done in (True, False, False):
+        await client.post("/api/tasks", json={"title": "t", "done": done}, headers=auth)
+    # Tamper with the count to see which number the list reports.
+    await execute(
+        app,
+        "UPDATE task_counts SET total = total + 100 WHERE owner_id = :alice",
+        alice=await user_id(app, "alice"),
+    )
+
+    assert await total(client, auth) == 103
+    assert await total(client, auth, "&done=false") == 2
+
+
+async def test_concurrent_writers_are_each_counted(
+    app: Quart, client: Client, auth: dict[str, str]
+) -> None:
+    """On PostgreSQL concurrent writers land in different count rows; their sum is exact."""
+
+    async def create(n: int) -> int:
+        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+        assert response.status_code == 201
+        task_id: int = (await response.get_json())["id"]
+        return task_id
+
+    ids = await asyncio.gather(*(create(n) for n in range(40)))
+    await asyncio.gather(*(client.delete(f"/api/tasks/{i}", headers=auth) for i in ids[:15]))
+
+    assert await total(client, auth) == 25
+    assert await scalar(app, "SELECT count(*) FROM tasks") == 25

@@ -9,7 +9,7 @@ the worker's RSS per subscriber, and the worker's CPU per delivered event.
     .venv/bin/python bench/live.py --smoke              # seconds: proves the script works
 
 The subscribers are asyncio sockets in this process, on the same cores as the
-server, as the baseline in bench/README.md was measured.
+server, as the figures in docs/performance/15-live-fan-out-and-the-collector.md were measured.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from chart import Series, write_chart
 
 HERE = Path(__file__).resolve().parent
 CHECKOUT = HERE.parent
@@ -635,6 +636,34 @@ def print_ratios(ours: Run, peers: list[Run]) -> None:
     )
 
 
+PEER_LABELS = {"flask_seed": "Flask (gunicorn)", "fastapi_peer": "FastAPI (uvicorn)"}
+
+
+def draw_standing(path: Path, ours: Run, peers: list[Run], args: argparse.Namespace) -> None:
+    """The run's figures as bench/chart.py's SVG, captioned with what was run."""
+    series = [
+        Series(
+            PEER_LABELS.get(run.target, run.target),
+            [result.rps for result in run.results],
+            [result.p99_ms for result in run.results],
+        )
+        for run in [ours, *peers]
+    ]
+    commit = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    caption = (
+        f"bench/load.py --compare, {datetime.now(UTC):%Y-%m-%d}, commit {commit or '?'}, "
+        f"{args.database}, {args.workers} workers, {args.duration} s a scenario"
+    )
+    scenarios = [result.scenario.split("_")[0] for result in ours.results]
+    write_chart(path, scenarios, series, caption)
+    print(f"chart: {path}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
@@ -666,6 +695,12 @@ def main() -> None:
         default=[],
         metavar="S1,S3",
         help="run only these scenarios (default: S1-S5; D1, a PATCH alone, only by name)",
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        metavar="SVG",
+        help="with --compare, draw requests/s and p99 per scenario against the peers here",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a quick run that only proves the script works"
@@ -724,6 +759,8 @@ def main() -> None:
             return
         if args.compare:
             print_ratios(ours.run, [peer.run for peer in peers])
+            if args.chart is not None:
+                draw_standing(args.chart, ours.run, [peer.run for peer in peers], args)
 
 
 if __name__ == "__main__":

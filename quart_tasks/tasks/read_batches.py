@@ -28,7 +28,7 @@ included. A request's way from its socket to its read takes the loop several
 turns, so one turn catches only the requests of one readiness poll: at 64
 connections S5's batches held 3-4 reads. Over three turns they hold more, and
 `bench/ab.py` measured fewer statements as less CPU and more requests a second
-(see bench/README.md, the eleventh round); a fourth turn gained no more."""
+(docs/performance/11-read-batch-over-three-turns.md); a fourth turn gained no more."""
 
 
 @dataclass(slots=True)

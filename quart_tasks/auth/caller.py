@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from quart import current_app, g, request, websocket
-from werkzeug.datastructures import Headers
+from quart.wrappers import BaseRequestWebsocket
 
 from quart_tasks.auth.models import Role, User
 from quart_tasks.auth.sessions import session_user
@@ -109,7 +109,7 @@ async def authenticate() -> None:
     if access == "public":
         return
     g.principal = None
-    principal = await _caller(access, view, request.headers, request.args)
+    principal = await _caller(access, view, request)
     limit = services().api_rate_limit
     if principal is not None and limit is not None:
         await limit.spend(principal.user_id)
@@ -129,7 +129,7 @@ async def authenticate_websocket() -> str | None:
         return None
     g.principal = None
     try:
-        await _caller(access, view, websocket.headers, websocket.args)
+        await _caller(access, view, websocket)
     except APIError as error:
         await websocket.accept()
         await websocket.close(POLICY_VIOLATION, error.message[:120])
@@ -137,13 +137,11 @@ async def authenticate_websocket() -> str | None:
     return None
 
 
-async def _caller(
-    access: Access, view: Any, headers: Headers, args: Mapping[str, str]
-) -> Principal | None:
+async def _caller(access: Access, view: Any, asked: BaseRequestWebsocket) -> Principal | None:
     """The caller `access` needs, set as `g.principal`; None for an anonymous `optional` one."""
-    token = bearer_token(headers.get("Authorization"))
+    token = bearer_token(asked.headers.get("Authorization"))
     if token is None and getattr(view, QUERY_TOKEN_ATTRIBUTE, False):
-        token = query_token(args)
+        token = query_token(asked.args)  # parsed only here: most requests have no query
     if token is None:
         if access == "optional":
             return None

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,12 @@ HOUSEKEEPING_FAULTS = (SQLAlchemyError, OSError, TimeoutError)
 
 @dataclass(slots=True)
 class UnitOfWork:
+    """A transaction on `session`: `async with` it; a clean exit commits, an error rolls back.
+
+    A class of its own rather than a generator-based context manager: every write
+    request enters one, and this spares each a generator and its frames.
+    """
+
     session: AsyncSession
     housekeeping: list[tuple[str, Housekeeping]] = field(default_factory=list)
     wrote_alone: bool = False
@@ -49,26 +56,34 @@ class UnitOfWork:
         """Run `step` on the session once this unit has committed; `what` names it in a log."""
         self.housekeeping.append((what, step))
 
+    async def __aenter__(self) -> UnitOfWork:
+        return self
 
-@contextlib.asynccontextmanager
-async def unit_of_work(session: AsyncSession | None = None) -> AsyncIterator[UnitOfWork]:
+    async def __aexit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        session = self.session
+        if error is not None:
+            # A cancelled request's session is closed, shielded, by its teardown
+            # (`close_request_session`); any other error rolls back here.
+            if not isinstance(error, asyncio.CancelledError) and session.in_transaction():
+                await session.rollback()
+            return
+        if session.in_transaction():
+            if self.wrote_alone:
+                await session.rollback()
+                raise RuntimeError("a unit of work wrote more after a write that committed alone")
+            await session.commit()
+        for what, step in self.housekeeping:
+            await _housekeep(session, what, step)
+
+
+def unit_of_work(session: AsyncSession | None = None) -> UnitOfWork:
     """A transaction on `session` (the request's by default), committed on a clean exit."""
-    work = UnitOfWork(db_session() if session is None else session)
-    try:
-        yield work
-    except asyncio.CancelledError:
-        raise  # the request's teardown closes its session, shielded (`close_request_session`)
-    except BaseException:
-        if work.session.in_transaction():
-            await work.session.rollback()
-        raise
-    if work.wrote_alone and work.session.in_transaction():
-        await work.session.rollback()
-        raise RuntimeError("a unit of work wrote more after a write that committed alone")
-    if work.session.in_transaction():
-        await work.session.commit()
-    for what, step in work.housekeeping:
-        await _housekeep(work.session, what, step)
+    return UnitOfWork(db_session() if session is None else session)
 
 
 async def _housekeep(session: AsyncSession, what: str, step: Housekeeping) -> None:

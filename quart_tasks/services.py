@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from quart_tasks.auth.tokens import VerifiedTokens
     from quart_tasks.live import LiveStreams
     from quart_tasks.storage.sessions import Database
-    from quart_tasks.tasks.store import TaskStore
+    from quart_tasks.tasks.store import PortableTaskStore
     from quart_tasks.web.keys import KeyRing
     from quart_tasks.web.rate_limits import ApiRateLimit
 
@@ -43,8 +43,8 @@ class Services:
     login_throttle: LoginThrottle
     api_rate_limit: ApiRateLimit | None
     """None unless `RATE_LIMIT` is set."""
-    tasks: TaskStore
-    """The fast store on PostgreSQL unless `DB_FAST_PATH` is off; else the portable one."""
+    tasks: PortableTaskStore
+    """`FastTaskStore` (a `PortableTaskStore`) on PostgreSQL unless `DB_FAST_PATH` is off."""
     live: LiveStreams
 
     def attach(self, app: Quart) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, make_url
 from sqlalchemy.sql import Executable
@@ -83,48 +83,12 @@ class Change:
     checks_version: bool
 
 
-class TaskStore(Protocol):
-    """What the routes ask of task storage, whichever implementation the app chose."""
-
-    async def list_page(
-        self, caller: Principal, filters: TaskFilter, sort: SortOrder, page: PageRequest
-    ) -> tuple[Sequence[TaskRecord], int]: ...
-
-    async def list_after(
-        self,
-        caller: Principal,
-        filters: TaskFilter,
-        sort: SortOrder,
-        key: list[Any] | None,
-        page_size: int,
-    ) -> tuple[Sequence[TaskRecord], bool]: ...
-
-    async def fetch(self, caller: Principal, task_id: int) -> TaskRecord: ...
-
-    async def create(
-        self, work: UnitOfWork, caller: Principal, *, title: str, done: bool
-    ) -> TaskRecord: ...
-
-    async def update(
-        self,
-        work: UnitOfWork,
-        caller: Principal,
-        task_id: int,
-        changes: Mapping[str, Any],
-        expected: VersionMatch | None = None,
-    ) -> TaskRecord: ...
-
-    async def delete(
-        self,
-        work: UnitOfWork,
-        caller: Principal,
-        task_id: int,
-        expected: VersionMatch | None = None,
-    ) -> None: ...
-
-
 class PortableTaskStore:
-    """Tasks through SQLAlchemy's session: the request's, or the unit of work's."""
+    """Tasks through SQLAlchemy's session: the request's, or the unit of work's.
+
+    Its public methods are the interface the routes use; `FastTaskStore` overrides
+    the steps it runs another way (`read`, `fetch`, `create`, `apply`).
+    """
 
     async def list_page(
         self, caller: Principal, filters: TaskFilter, sort: SortOrder, page: PageRequest

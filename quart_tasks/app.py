@@ -24,6 +24,7 @@ from quart_tasks.services import Services
 from quart_tasks.storage.sessions import Database, close_request_session
 from quart_tasks.tasks.fast_store import FastTaskStore
 from quart_tasks.tasks.routes import tasks
+from quart_tasks.tasks.sequencer import Sequencer
 from quart_tasks.tasks.store import PortableTaskStore, uses_fast_path
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
 from quart_tasks.users.routes import users
@@ -75,6 +76,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
     fast_path = uses_fast_path(config)
     database = Database(config, driver=fast_path)
     rate_limit_storage = create_storage(config)
+    sequencer = Sequencer(database)
     return Services(
         database=database,
         key_ring=KeyRing.from_config(config),
@@ -85,7 +87,8 @@ def build_services(config: Mapping[str, Any]) -> Services:
         login_throttle=login_throttle_for(config, rate_limit_storage),
         api_rate_limit=api_rate_limit_for(config, rate_limit_storage),
         tasks=FastTaskStore(database) if fast_path else PortableTaskStore(),
-        live=LiveStreams(config, database),
+        sequencer=sequencer,
+        live=LiveStreams(config, database, sequencer),
     )
 
 
@@ -93,15 +96,18 @@ def start_up(app: Quart, services: Services) -> Sequence[Step]:
     """Before serving, in this order: the database is connected before anything uses it."""
     return [
         services.database.connect,
+        partial(services.sequencer.start, app),
         partial(services.live.start, app),
         partial(_ensure_bootstrap_admin, app, services),
     ]
 
 
 def shut_down(app: Quart, services: Services) -> Sequence[Step]:
-    """After serving, in this order: the streams stop reading before the engine goes."""
+    """After serving, in this order: the streams stop reading, and the rounds stop,
+    before the engine goes."""
     return [
         partial(services.live.stop, app),
+        partial(services.sequencer.stop, app),
         services.database.dispose,
         _as_step(services.passwords.close),
     ]

@@ -4,7 +4,7 @@ from quart_tasks.auth.models import RefreshToken, TokenFamily, User
 from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.storage.base import Base
 from quart_tasks.tasks.counts import TaskCount
-from quart_tasks.tasks.models import Task, TaskEvent
+from quart_tasks.tasks.models import Task, TaskEvent, TaskEventRound
 
 __all__ = [
     "Base",
@@ -13,6 +13,7 @@ __all__ = [
     "Task",
     "TaskCount",
     "TaskEvent",
+    "TaskEventRound",
     "TokenFamily",
     "User",
 ]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from quart_tasks.auth.tokens import VerifiedTokens
     from quart_tasks.live import LiveStreams
     from quart_tasks.storage.sessions import Database
+    from quart_tasks.tasks.sequencer import Sequencer
     from quart_tasks.tasks.store import PortableTaskStore
     from quart_tasks.web.keys import KeyRing
     from quart_tasks.web.rate_limits import ApiRateLimit
@@ -45,6 +46,8 @@ class Services:
     """None unless `RATE_LIMIT` is set."""
     tasks: PortableTaskStore
     """`FastTaskStore` (a `PortableTaskStore`) on PostgreSQL unless `DB_FAST_PATH` is off."""
+    sequencer: Sequencer
+    """Positions the events this process commits (`tasks.event_log`)."""
     live: LiveStreams
 
     def attach(self, app: Quart) -> None:

@@ -15,16 +15,17 @@ from quart_tasks.live.routes import live
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import on_draining
 from quart_tasks.storage.sessions import Database
-from quart_tasks.tasks.events import events_committed
+from quart_tasks.tasks.events import events_positioned
+from quart_tasks.tasks.sequencer import Sequencer
 
 __all__ = ["LiveStreams", "live"]
 
 
 class LiveStreams:
     """The process's broker, and what ties it to the process while the app serves:
-    a worker told to stop ends the streams, and this process's commits wake it."""
+    a worker told to stop ends the streams, and this process's rounds wake it."""
 
-    def __init__(self, config: Mapping[str, Any], database: Database) -> None:
+    def __init__(self, config: Mapping[str, Any], database: Database, sequencer: Sequencer) -> None:
         def new_session() -> AsyncSession:
             # The broker and the streams only read the log: on PostgreSQL, in autocommit.
             if database.read_sessionmaker is None:
@@ -40,21 +41,22 @@ class LiveStreams:
             poll_seconds=config["EVENTS_POLL_SECONDS"],
             heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
             listener=listener,
+            sequence=sequencer.take_round,
         )
         self._forget_draining: Callable[[], None] | None = None
 
     async def start(self, app: Quart) -> None:
         self._forget_draining = on_draining(self.broker.end_streams)
-        events_committed.connect(_wake_broker, sender=app)
+        events_positioned.connect(_wake_broker, sender=app)
 
     async def stop(self, app: Quart) -> None:
         """End every stream and stop reading: before the database's engine goes."""
         if self._forget_draining is not None:
             self._forget_draining()
-        events_committed.disconnect(_wake_broker, sender=app)
+        events_positioned.disconnect(_wake_broker, sender=app)
         await self.broker.close()
 
 
 def _wake_broker(app: Quart) -> None:
-    """This process's own commits reach its subscribers without waiting for a poll."""
+    """Events this process positioned reach its subscribers without waiting for a poll."""
     services_of(app).live.broker.wake()

@@ -1,10 +1,12 @@
 """One broker per process feeds every local subscriber from the event log.
 
-The broker keeps the id of the last event it dispatched, and on each wake-up
-reads the log past it, once for all subscribers, and hands each event to the
-subscribers allowed to see it. Wake-ups come from this process's own commits,
-from PostgreSQL's NOTIFY (changes made by any process, see `listener`), and
-from a poll every `EVENTS_POLL_SECONDS`, which also covers a lost notification.
+The broker keeps the position of the last event it dispatched, and on each
+wake-up reads the log past it, once for all subscribers, and hands each event
+to the subscribers allowed to see it. Wake-ups come from this process's own
+rounds (`tasks.sequencer`), from PostgreSQL's NOTIFY (rounds taken by any
+process, see `listener`), and from a poll every `EVENTS_POLL_SECONDS`, which
+takes a round first (events whose writer died before its round) and also
+covers a lost notification.
 
 Each subscriber has a bounded queue. One that falls `EVENTS_QUEUE_SIZE` events
 behind is cut off: its queue is emptied and given `RESET`, so a slow consumer
@@ -17,13 +19,14 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quart_tasks.live.log import Event, bounds, read_after
+from quart_tasks.live.log import Event
+from quart_tasks.tasks.event_log import bounds, read_after
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -50,7 +53,7 @@ class Subscription:
         self.owner_id = owner_id
         """None: an admin's, which gets everyone's events."""
         self.position = position
-        """The last event id dispatched before it subscribed."""
+        """The last position dispatched before it subscribed."""
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(size)
 
     def end(self, signal: Signal) -> None:
@@ -68,12 +71,15 @@ class Broker:
         poll_seconds: float,
         heartbeat_seconds: float,
         listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
+        sequence: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.queue_size = queue_size
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.listener = listener
+        self.sequence = sequence
+        """Takes a round (`Sequencer.take_round`): at start, and at every poll."""
         self.by_owner: dict[int, set[Subscription]] = {}
         self.everyone: set[Subscription] = set()
         self.position = 0
@@ -132,6 +138,9 @@ class Broker:
         if self.started is None:
             self.started = asyncio.get_running_loop().create_future()
             try:
+                # Events committed before the first subscriber are not its to receive.
+                if self.sequence is not None:
+                    await self.sequence()
                 async with self.sessions() as session:
                     _, self.position = await bounds(session)
             except BaseException as error:
@@ -148,11 +157,16 @@ class Broker:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            polling = False
+            try:
                 async with asyncio.timeout(self.poll_seconds):
                     await self.woken.wait()
+            except TimeoutError:
+                polling = True
             self.woken.clear()
             try:
+                if polling and self.sequence is not None:
+                    await self.sequence()
                 await self._dispatch_new_events()
             except (SQLAlchemyError, OSError, TimeoutError) as error:
                 logger.warning("could not read task events (%s); retrying", type(error).__name__)
@@ -172,14 +186,15 @@ class Broker:
     async def _dispatch_new_events(self) -> None:
         while True:
             async with self.sessions() as session:
-                events = await read_after(session, self.position, owner_id=None, limit=BATCH)
-            for event in events:
-                self.dispatch(event)
-            if len(events) < BATCH:
+                page = await read_after(session, self.position, owner_id=None, limit=BATCH)
+            for logged in page.events:
+                self.dispatch(Event.of(logged))
+            self.position = max(self.position, page.reached)
+            if page.complete:
                 return
 
     def dispatch(self, event: Event) -> None:
-        self.position = event.id
+        self.position = event.position
         for subscription in [*self.by_owner.get(event.owner_id, ()), *self.everyone]:
             try:
                 subscription.queue.put_nowait(event)

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.live.broker import Broker, Signal
-from quart_tasks.live.log import Event, bounds, read_after
+from quart_tasks.live.log import Event
+from quart_tasks.tasks.event_log import bounds, read_after
 
 BACKFILL_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Reset:
-    """Start over: reload, then resume after `id` (the newest event now)."""
+    """Start over: reload, then resume after `position` (the newest event's now)."""
 
-    id: int
+    position: int
 
 
 class Heartbeat:
@@ -41,7 +42,7 @@ async def stream_events(
 ) -> AsyncIterator[list[Item]]:
     """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
 
-    With `resume_after`, first the logged events after that id, then live ones;
+    With `resume_after`, first the logged events after that position, then live ones;
     without, only events committed from now on. Ends after a `Reset`, or when
     the broker closes the stream (shutdown). Items come in batches: whatever
     is waiting when the consumer is ready, sent in one write.
@@ -58,13 +59,11 @@ async def stream_events(
             last = resume_after
             while True:
                 async with sessions() as session:
-                    events = await read_after(
-                        session, last, owner_id=owner_id, limit=BACKFILL_BATCH
-                    )
-                if events:
-                    last = events[-1].id
-                    yield list(events)
-                if len(events) < BACKFILL_BATCH:
+                    page = await read_after(session, last, owner_id=owner_id, limit=BACKFILL_BATCH)
+                last = page.reached
+                if page.events:
+                    yield [Event.of(logged) for logged in page.events]
+                if page.complete:
                     break
         queue = subscription.queue
         while True:
@@ -80,8 +79,8 @@ async def stream_events(
                     if batch:
                         yield batch
                     return
-                if isinstance(item, Event) and item.id > last:  # back-filled ones come twice
-                    last = item.id
+                if isinstance(item, Event) and item.position > last:  # back-filled come twice
+                    last = item.position
                     batch.append(item)
             if batch:
                 yield batch
@@ -99,11 +98,11 @@ def sse_frame(item: Item) -> bytes:
     if isinstance(item, Event):
         return item.sse
     if isinstance(item, Reset):
-        return f"id: {item.id}\nevent: reset\ndata: {{}}\n\n".encode()
+        return f"id: {item.position}\nevent: reset\ndata: {{}}\n\n".encode()
     return b": keep-alive\n\n"
 
 
 def ws_message(item: Event | Reset) -> str:
     if isinstance(item, Event):
         return item.ws
-    return json.dumps({"id": item.id, "event": "reset", "data": {}})
+    return json.dumps({"id": item.position, "event": "reset", "data": {}})

@@ -1,14 +1,12 @@
 """The event log's write half: every task change writes its event in its own transaction.
 
-Ids must grow in commit order, or a subscriber resuming after id N could miss
-an event that got a smaller id but committed later. SQLite lets one writer in
-at a time, so that holds by itself; on PostgreSQL a transaction-scoped advisory
-lock, taken just before the event's id is drawn and held until commit, makes
-the writers draw ids in the order they commit. On PostgreSQL the insert also
-notifies `CHANNEL`, delivered to listeners when (and only if) it commits.
-
-`live` reads the log; this process's own commits are announced to it by
-`events_committed`, so its subscribers need not wait for a poll or a notification.
+A writer takes no lock and sends no notification: either would make every
+writer of the deployment commit one at a time (PostgreSQL serialises the
+commits of transactions that NOTIFY). Events get their positions once they
+have committed (`event_log`): this process's commits are announced by
+`events_committed`, on which its `Sequencer` takes a round, and each round
+announces what it positioned by `events_positioned` here and by NOTIFY to
+the other processes.
 """
 
 from __future__ import annotations
@@ -16,9 +14,8 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import random
 import typing
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any, Literal
 
@@ -27,7 +24,6 @@ from pydantic import PlainSerializer
 from quart import current_app, has_app_context
 from sqlalchemy import (
     ARRAY,
-    CTE,
     ColumnElement,
     DateTime,
     Insert,
@@ -38,26 +34,21 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    delete,
     func,
     insert,
     literal,
     literal_column,
     select,
-    true,
 )
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quart_tasks.storage.base import utcnow
-from quart_tasks.storage.sessions import is_postgresql
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.models import TaskEvent, TaskRecord
 from quart_tasks.tasks.schemas import TaskOut
 
-CHANNEL = "task_events"
-ORDER_LOCK_KEY = 0x7461736B  # any constant, the same in every process
 WRITTEN_FLAG = "task_events_written"
 """Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
 
@@ -70,6 +61,9 @@ EventType = Literal["task.created", "task.updated", "task.deleted"]
 _signals = Namespace()
 events_committed = _signals.signal("task-events-committed")
 """Sent, with the app as sender, once this process has committed task events."""
+events_positioned = _signals.signal("task-events-positioned")
+"""Sent, with the app as sender, once this process's round has positioned events
+(on SQLite, where an event's id is its position, with `events_committed`)."""
 
 
 async def record_change(session: AsyncSession, event_type: EventType, task: TaskRecord) -> None:
@@ -89,8 +83,7 @@ def creations_with_events(
     """On PostgreSQL, one statement that inserts tasks and their `task.created` events.
 
     The tasks' insert and their events' are CTEs of one select, the events'
-    rows taken from the order lock as `_insert_event`'s is and their JSON
-    rendered by PostgreSQL (`_task_json`). Being one statement, it is atomic
+    JSON rendered by PostgreSQL (`_task_json`). Being one statement, it is atomic
     even in autocommit, which spares a create BEGIN and COMMIT. Each row comes
     back with `position`, its place (from 1) in the lists.
     """
@@ -99,7 +92,6 @@ def creations_with_events(
         "titles": titles,
         "dones": ["true" if done else "false" for done in dones],
         "nows": [now.isoformat() for now in nows],
-        "lock_key": ORDER_LOCK_KEY,
     }
     return _creations_with_events(), values
 
@@ -156,43 +148,38 @@ def _creations_with_events() -> Select[Any]:
             _task_json(new_task),
             new_task.c.created_at,
         )
-        .select_from(new_task.join(_order_lock(), true()))
+        .select_from(new_task)
         .order_by(new_task.c.id)
     )
     return (
         select(given_task.c.position, *new_task.c)
         .select_from(new_task.join(given_task, new_task.c.id == given_task.c.id))
-        .add_cte(_notifying_insert(events).cte("new_event"))
+        .add_cte(_insert_rows(events).cte("new_event"))
     )
 
 
 def change_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
     """On PostgreSQL, `change` (`statements.change`, its `values` with `now`) and, if it
     changed a value, the task's `task.updated` event, in one statement: atomic in
-    autocommit, and the order lock is held from the event's insert to the commit
-    without waiting for the app's next turn.
+    autocommit. The event's id is drawn after the task's row is held, so after the
+    id of any change to it that committed first (`event_log` relies on it).
     """
-    return _change_with_event(change), {**values, "lock_key": ORDER_LOCK_KEY}
+    return _change_with_event(change), values
 
 
 @cache
 def _change_with_event(change: Update) -> Select[Any]:
     updated = change.cte("updated")
-    # The lock is taken in the event's row, so only for a task that changed
-    # (`updated_at` moves to `now` only then), and before the event's id is drawn.
-    locked_payload = case(
-        (func.pg_advisory_xact_lock(bindparam("lock_key")).is_(None), None),
-        else_=_task_json(updated),
-    )
     now = bindparam("now", type_=EVENTS.c.created_at.type)
+    # Only for a task that changed: `updated_at` moves to `now` only then.
     event = select(
         literal("task.updated", EVENTS.c.type.type),
         updated.c.id,
         updated.c.owner_id,
-        locked_payload,
+        _task_json(updated),
         now,
     ).where(updated.c.updated_at == now)
-    return select(*updated.c).add_cte(_notifying_insert(event).cte("new_event"))
+    return select(*updated.c).add_cte(_insert_rows(event).cte("new_event"))
 
 
 TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
@@ -254,9 +241,8 @@ async def _record(
         "owner_id": owner_id,
         "payload": task.model_dump_json() if task is not None else f'{{"id":{task_id}}}',
         "created_at": utcnow(),
-        "lock_key": ORDER_LOCK_KEY,
     }
-    await session.execute(_insert_event(postgresql=is_postgresql(session)), values)
+    await session.execute(_insert_event(), values)
     note_written(session)
 
 
@@ -277,62 +263,14 @@ EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
 
 
 @cache
-def _insert_event(*, postgresql: bool) -> Insert:
-    """The event's insert; on PostgreSQL it takes the order lock and notifies `CHANNEL`."""
+def _insert_event() -> Insert:
     values = [bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS]
-    if not postgresql:
-        return insert(EVENTS).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
-    return _notifying_insert(select(*values).select_from(_order_lock()))
+    return insert(EVENTS).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
 
 
-def _order_lock() -> CTE:
-    """A CTE that takes the order lock: select an event's row from it, and the lock is
-    held before the event's id is drawn."""
-    return select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).cte(
-        "order_lock"
-    )
-
-
-def _notifying_insert(rows: Select[Any]) -> Insert:
-    """Insert `rows` (EVENT_COLUMNS) as events, notifying `CHANNEL` of each id."""
-    return (
-        insert(EVENTS)
-        .from_select(list(EVENT_COLUMNS), rows)
-        .returning(func.pg_notify(CHANNEL, cast(EVENTS.c.id, Text)))
-    )
-
-
-async def purge_some(session: AsyncSession) -> None:
-    """Now and then, drop events past the retention age or count; the newest always stays.
-
-    A write's housekeeping (`UnitOfWork.after_commit`): no separate daemon.
-    """
-    config = current_app.config
-    every = config["EVENTS_PURGE_EVERY"]
-    if every <= 0 or random.randrange(every) != 0:
-        return
-    newest = await session.scalar(select(func.max(TaskEvent.id))) or 0
-    oldest = (
-        await session.execute(
-            select(TaskEvent.id, TaskEvent.created_at).order_by(TaskEvent.id).limit(1)
-        )
-    ).first()
-    past_count = newest - config["EVENTS_RETENTION_COUNT"]
-    cutoff = utcnow() - timedelta(seconds=config["EVENTS_RETENTION_SECONDS"])
-    if oldest is None or oldest.id >= newest:
-        return
-    if oldest.id > past_count and oldest.created_at >= cutoff:
-        return  # the oldest is kept, so is everything after it
-    expired = (
-        select(TaskEvent.id)
-        .where(
-            TaskEvent.id < newest,
-            (TaskEvent.id <= past_count) | (TaskEvent.created_at < cutoff),
-        )
-        .order_by(TaskEvent.id)
-        .limit(1000)
-    )
-    await session.execute(delete(TaskEvent).where(TaskEvent.id.in_(expired)))
+def _insert_rows(rows: Select[Any]) -> Insert:
+    """Insert `rows` (EVENT_COLUMNS) as events."""
+    return insert(EVENTS).from_select(list(EVENT_COLUMNS), rows)
 
 
 @sqlalchemy_event.listens_for(Session, "after_commit")

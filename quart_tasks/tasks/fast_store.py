@@ -29,7 +29,7 @@ from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.sessions import READ_ONLY_METHODS, Database, request_session_free
 from quart_tasks.storage.unit_of_work import UnitOfWork
-from quart_tasks.tasks import events
+from quart_tasks.tasks import event_log, events
 from quart_tasks.tasks.create_batches import create_batches
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.read_batches import read_batches
@@ -82,7 +82,7 @@ class FastTaskStore(PortableTaskStore):
             statement, values = events.creation_with_event(caller.user_id, title, done, now)
             task = (await work.session.execute(statement, values)).one()
             events.note_written(work.session)
-        work.after_commit("purge old task events", events.purge_some)
+        work.after_commit("purge old task events", event_log.purge_some)
         return task
 
     async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:

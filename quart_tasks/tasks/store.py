@@ -28,7 +28,7 @@ from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.storage.sessions import db_session
 from quart_tasks.storage.unit_of_work import UnitOfWork
-from quart_tasks.tasks import events, statements
+from quart_tasks.tasks import event_log, events, statements
 from quart_tasks.tasks.models import Task, TaskRecord
 from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
 from quart_tasks.tasks.sorting import SortOrder
@@ -138,7 +138,7 @@ class PortableTaskStore:
         values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
         task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
         await events.record_change(work.session, "task.created", task)
-        work.after_commit("purge old task events", events.purge_some)
+        work.after_commit("purge old task events", event_log.purge_some)
         return task
 
     async def update(
@@ -164,7 +164,7 @@ class PortableTaskStore:
         updated = await self.apply(work, change)
         if updated is None:
             raise await self.refusal(caller, task_id)
-        work.after_commit("purge old task events", events.purge_some)
+        work.after_commit("purge old task events", event_log.purge_some)
         return updated
 
     async def delete(
@@ -183,7 +183,7 @@ class PortableTaskStore:
         if owner_id is None:
             raise await self.refusal(caller, task_id)
         await events.record_deletion(work.session, task_id, owner_id)
-        work.after_commit("purge old task events", events.purge_some)
+        work.after_commit("purge old task events", event_log.purge_some)
 
     async def read(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
         """A SELECT's rows, on the request's session."""

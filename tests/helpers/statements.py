@@ -3,11 +3,14 @@
 Statements run through SQLAlchemy show in its cursor events; reads run
 straight on asyncpg (`quart_tasks.storage.driver`), and the BEGIN and COMMIT of
 SQLAlchemy's transactions, show only to the connection's query loggers.
-asyncpg's lookups of a type's codec, made once per connection, are left out.
+asyncpg's lookups of a type's codec, made once per connection, are left out, and
+so are the rounds that position events after a commit (`Sequencer`): they are
+the process's work, not the request's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from quart import Quart
 from sqlalchemy import event
 
+from quart_tasks.tasks.sequencer import ROUNDS_TASK
 from tests.helpers.apps import app_database
 
 
@@ -31,10 +35,12 @@ def statements_run(app: Quart, type_lookups: bool = False) -> Iterator[list[tupl
             sent.append((record.query, record.args))
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
+        if not in_rounds():
+            sent.append((statement, parameters))
 
     def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(log)
+        if not in_rounds():
+            dbapi_connection.driver_connection.add_query_logger(log)
 
     def on_checkin(dbapi_connection: Any, *_: Any) -> None:
         if dbapi_connection is not None:
@@ -52,6 +58,11 @@ def statements_run(app: Quart, type_lookups: bool = False) -> Iterator[list[tupl
             event.remove(pool, "checkout", on_checkout)
             event.remove(pool, "checkin", on_checkin)
         event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def in_rounds() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.get_name() == ROUNDS_TASK
 
 
 def asyncpg_type_lookup(statement: str) -> bool:

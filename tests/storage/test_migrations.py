@@ -12,9 +12,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from quart_tasks.models import Base
+from quart_tasks.tasks import event_log
 from tests.helpers.servers import CHECKOUT, fresh_database_url
 
 
@@ -186,3 +187,47 @@ def _trigger_definitions(connection: Connection) -> list[tuple[str, str]]:
         query = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
     rows = connection.execute(text(query)).all()
     return sorted((name, " ".join(definition.split())) for name, definition in rows)
+
+
+def test_events_logged_before_positions_are_older_than_the_log_on_postgresql(
+    tmp_path: Path,
+) -> None:
+    """Ids given to clients before 0006 resume correctly (SQLite: the id is the position)
+    or are older than the log, so the client gets `reset` (PostgreSQL)."""
+    with fresh_database_url(tmp_path) as url:
+        config = alembic_config(url)
+        command.upgrade(config, "0005")
+        asyncio.run(_on_connection(url, _log_three_old_events))
+        command.upgrade(config, "head")
+        oldest, newest, kept = asyncio.run(_bounds_and_events(url))
+
+    if url.startswith("postgresql"):
+        assert (oldest, newest, kept) == (5, 4, 0)
+        assert oldest - 1 > 3, "a client resuming after the newest old id gets reset"
+    else:
+        assert (oldest, newest, kept) == (1, 3, 3)
+
+
+def _log_three_old_events(connection: Connection) -> None:
+    now = datetime.now(UTC)
+    stamp = now.replace(tzinfo=None) if connection.dialect.name == "sqlite" else now
+    for task_id in (1, 2, 3):
+        connection.execute(
+            text(
+                "INSERT INTO task_events (type, task_id, owner_id, payload, created_at) "
+                "VALUES ('task.deleted', :task_id, 1, '{}', :now)"
+            ),
+            {"task_id": task_id, "now": stamp},
+        )
+    connection.commit()
+
+
+async def _bounds_and_events(url: str) -> tuple[int, int, int]:
+    engine = create_async_engine(url)
+    try:
+        async with AsyncSession(engine) as session:
+            oldest, newest = await event_log.bounds(session)
+            kept = await session.scalar(text("SELECT count(*) FROM task_events"))
+    finally:
+        await engine.dispose()
+    return oldest, newest, int(kept or 0)

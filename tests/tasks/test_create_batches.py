@@ -20,7 +20,6 @@ from quart import Quart
 from sqlalchemy import text
 
 from quart_tasks.tasks.create_batches import create_batches
-from quart_tasks.tasks.events import ORDER_LOCK_KEY
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer, reader_of
 from tests.helpers.servers import LOCAL_POSTGRES
 from tests.helpers.statements import first_word, statements_run
@@ -40,15 +39,18 @@ async def stored(app: object, statement: str) -> list[tuple[Any, ...]]:
 
 
 @contextlib.asynccontextmanager
-async def order_lock_held(app: Quart) -> AsyncIterator[None]:
-    """The event log's order lock, held by another connection: batches wait on it."""
+async def owner_locked(app: Quart, owner_id: int = 1) -> AsyncIterator[None]:
+    """The owner's row, locked by another connection: a create for them waits on it
+    (its foreign key check), and the creates behind it gather in the next batch."""
     database_name = app_database(app).engine.url.database  # type: ignore[union-attr]
     blocker = await asyncpg.connect(**LOCAL_POSTGRES, database=database_name)
-    await blocker.execute("SELECT pg_advisory_lock($1)", ORDER_LOCK_KEY)
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", owner_id)
     try:
         yield
     finally:
-        await blocker.execute("SELECT pg_advisory_unlock($1)", ORDER_LOCK_KEY)
+        await transaction.rollback()
         await blocker.close()
 
 
@@ -95,9 +97,9 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
     async with app_on_postgres(tmp_path) as app:
         batches = create_batches(reader_of(app))
         now = datetime.now(UTC)
-        async with order_lock_held(app):
+        async with owner_locked(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))
-            await asyncio.sleep(0.2)  # written, and waiting on the lock held above
+            await asyncio.sleep(0.2)  # written, and waiting on the row locked above
             later = [asyncio.create_task(batches.create(1, t, False, now)) for t in ("b", "c", "d")]
             await asyncio.sleep(0)
             later[0].cancel()
@@ -114,7 +116,7 @@ async def test_a_refused_batch_is_written_again_one_by_one(tmp_path: Path) -> No
     async with app_on_postgres(tmp_path) as app:
         batches = create_batches(reader_of(app))
         now = datetime.now(UTC)
-        async with order_lock_held(app):
+        async with owner_locked(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))
             await asyncio.sleep(0.2)
             owners = {"kept": 1, "orphan": 999_999, "also kept": 1}  # no user 999999

@@ -121,13 +121,7 @@ def round_script() -> str | None:
         from quart_tasks.tasks import event_log
     except ImportError:
         return None
-    named = {"now": "statement_timestamp()", "channel": f"'{event_log.CHANNEL}'"}
-    return (
-        "BEGIN;\n"
-        + pgbench_sql(event_log._ROUND_LOCK, {})
-        + pgbench_sql(event_log._ROUND, named)
-        + f"COMMIT;\n\\sleep {ROUND_PAUSE_MS} ms\n"
-    )
+    return pgbench_sql(event_log.ROUND, {}) + f"\\sleep {ROUND_PAUSE_MS} ms\n"
 
 
 async def prepare(url: str) -> None:

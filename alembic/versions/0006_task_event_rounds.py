@@ -2,7 +2,8 @@
 
 Every event records its transaction's id (`xid`, PostgreSQL only), and
 `task_event_rounds` gives positions to the events committed between two
-snapshots (see `quart_tasks.tasks.event_log`).
+snapshots, one round at a time (`task_events_round()`; see
+`quart_tasks.tasks.event_log`).
 
 On PostgreSQL, the events logged before this revision were ordered by id
 under a lock that writers no longer take; they are dropped, and the log
@@ -30,6 +31,52 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 XID_DEFAULT = "pg_current_xact_id()::text::bigint"
+# This revision's copy of `quart_tasks.tasks.event_log.ROUND_FUNCTION`.
+ROUND_FUNCTION = """
+CREATE OR REPLACE FUNCTION task_events_round() RETURNS integer
+LANGUAGE plpgsql
+-- The round's lower bound comes from the previous round's snapshot, so the
+-- planner cannot see how few events lie past it: on a large log it might
+-- otherwise read the whole table.
+SET enable_seqscan = off
+AS $$
+DECLARE
+    positioned integer;
+    last bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(1952543602);
+    -- A statement of its own, so its snapshot is taken once the lock is held: the
+    -- previous round has committed, and is the one read here. The events committed
+    -- since are the transactions past its xmax, and those it saw running.
+    WITH previous AS (
+        SELECT snapshot::pg_snapshot AS snapshot, last_position
+        FROM task_event_rounds ORDER BY last_position DESC LIMIT 1
+    ), since AS (
+        SELECT
+            coalesce((SELECT snapshot FROM previous), '1:1:'::pg_snapshot) AS snapshot,
+            coalesce((SELECT last_position FROM previous), 0) AS last_position
+    ), new AS (
+        SELECT e.id FROM task_events e
+        WHERE e.xid >= (SELECT pg_snapshot_xmax(snapshot)::text::bigint FROM since)
+        UNION ALL
+        SELECT e.id FROM task_events e
+        WHERE e.xid = ANY (ARRAY(SELECT pg_snapshot_xip(snapshot)::text::bigint FROM since))
+    )
+    INSERT INTO task_event_rounds
+        (snapshot, first_position, last_position, event_ids, created_at)
+    SELECT pg_current_snapshot()::text, since.last_position + 1,
+           since.last_position + count(new.id), array_agg(new.id ORDER BY new.id), now()
+    FROM new CROSS JOIN since
+    GROUP BY since.last_position
+    RETURNING last_position - first_position + 1, last_position INTO positioned, last;
+    IF positioned IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_notify('task_events', last::text);
+    RETURN positioned;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -53,6 +100,7 @@ def upgrade() -> None:
     )
     if postgresql:
         op.execute(f"ALTER TABLE task_events ALTER COLUMN xid SET DEFAULT ({XID_DEFAULT})")
+        op.execute(ROUND_FUNCTION)
         # An empty round whose positions start two past the newest old id: a client
         # resuming after any old id is then older than the log, and gets `reset`.
         op.execute(
@@ -67,6 +115,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION task_events_round()")
     op.drop_index("ix_task_event_rounds_last_position", table_name="task_event_rounds")
     op.drop_table("task_event_rounds")
     op.drop_index("ix_task_events_xid", table_name="task_events")

@@ -27,6 +27,7 @@ an event's position is its id.
 from __future__ import annotations
 
 import random
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,7 +35,20 @@ from functools import cache
 from typing import Any
 
 from quart import current_app
-from sqlalchemy import BigInteger, String, Text, TextualSelect, column, delete, func, select, text
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    String,
+    Table,
+    Text,
+    TextualSelect,
+    column,
+    delete,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.storage.base import utcnow
@@ -49,10 +63,22 @@ EMPTY_SNAPSHOT = "1:1:"
 PURGE_ROUNDS = 100
 """Rounds dropped at most by one purge."""
 
-# The events committed since the previous round: transaction ids past its
-# snapshot's xmax, or among those it saw running (an index probe each).
-_ROUND = text(
-    f"""
+ROUND_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION task_events_round() RETURNS integer
+LANGUAGE plpgsql
+-- The round's lower bound comes from the previous round's snapshot, so the
+-- planner cannot see how few events lie past it: on a large log it might
+-- otherwise read the whole table.
+SET enable_seqscan = off
+AS $$
+DECLARE
+    positioned integer;
+    last bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({ROUND_LOCK_KEY});
+    -- A statement of its own, so its snapshot is taken once the lock is held: the
+    -- previous round has committed, and is the one read here. The events committed
+    -- since are the transactions past its xmax, and those it saw running.
     WITH previous AS (
         SELECT snapshot::pg_snapshot AS snapshot, last_position
         FROM task_event_rounds ORDER BY last_position DESC LIMIT 1
@@ -70,34 +96,37 @@ _ROUND = text(
     INSERT INTO task_event_rounds
         (snapshot, first_position, last_position, event_ids, created_at)
     SELECT pg_current_snapshot()::text, since.last_position + 1,
-           since.last_position + count(new.id), array_agg(new.id ORDER BY new.id), :now
+           since.last_position + count(new.id), array_agg(new.id ORDER BY new.id), now()
     FROM new CROSS JOIN since
     GROUP BY since.last_position
-    RETURNING first_position, last_position, pg_notify(:channel, last_position::text)
-    """
+    RETURNING last_position - first_position + 1, last_position INTO positioned, last;
+    IF positioned IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_notify('{CHANNEL}', last::text);
+    RETURN positioned;
+END
+$$
+"""
+"""A round, in one call: its lock must be held before its statement's snapshot is taken,
+which a single statement cannot do. The migration that made it keeps its own copy."""
+
+_set_up_rounds = DDL(ROUND_FUNCTION)  # type: ignore[no-untyped-call]
+event.listen(
+    typing.cast(Table, TaskEventRound.__table__),
+    "after_create",
+    _set_up_rounds.execute_if(dialect="postgresql"),
 )
 
-
-# With the lock, this transaction scans no table whole: the round's lower bound comes
-# from the previous round's snapshot, so the planner cannot see how few events lie past
-# it, and on a large log might otherwise read all of it.
-_ROUND_LOCK = select(
-    func.pg_advisory_xact_lock(ROUND_LOCK_KEY),
-    func.set_config("enable_seqscan", "off", True),
-)
+ROUND = select(func.task_events_round().label("positioned"))
 
 
 async def take_round(session: AsyncSession) -> int:
     """On PostgreSQL, give every event committed since the last round its position, and
     notify `CHANNEL`; how many got one. Runs and commits its own transaction."""
     async with session.begin():
-        await session.execute(_ROUND_LOCK)
-        values = {"now": utcnow(), "channel": CHANNEL}
-        taken = (await session.execute(_ROUND, values)).first()
-    if taken is None:
-        return 0
-    size: int = taken.last_position - taken.first_position + 1
-    return size
+        positioned: int = await session.scalar(ROUND) or 0
+    return positioned
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from quart import Quart
 from sqlalchemy.exc import SQLAlchemyError
 
 from quart_tasks.storage.sessions import Database
-from quart_tasks.tasks.event_log import take_round
+from quart_tasks.tasks.event_log import ROUND, take_round
 from quart_tasks.tasks.events import events_committed, events_positioned
 
 logger = logging.getLogger(__name__)
@@ -61,10 +61,14 @@ class Sequencer:
         """A round now, whatever is pending: how many events it positioned."""
         if not self._takes_rounds():
             return 0
-        if self.database.sessionmaker is None:
+        if self.database.driver is not None:  # one statement, in autocommit
+            row = await self.database.driver.first(ROUND, {})
+            positioned = row.positioned if row is not None else 0
+        elif self.database.sessionmaker is None:
             raise RuntimeError("the database is not connected")
-        async with self.database.sessionmaker() as session:
-            positioned = await take_round(session)
+        else:
+            async with self.database.sessionmaker() as session:
+                positioned = await take_round(session)
         if positioned:
             self._announce()
         return positioned

@@ -1,7 +1,10 @@
 """Each process positions the events it commits: a round soon after its commits.
 
 One round at a time per process, and whatever commits while a round runs is
-left to the next, so a busy process takes one round for many events. A round
+left to the next; a process that commits often also waits `ROUND_INTERVAL`
+between the starts of two rounds, so that under load each round positions many
+events (a round costs the process about 190 us of CPU, a change about 1 ms),
+while a lone commit is positioned at once. A round
 positions every committed event, whoever wrote it, so events of a process
 that died before its round are positioned by the next round anywhere (the
 streams' poll takes one too). A round that fails is retried after a pause;
@@ -25,6 +28,7 @@ from quart_tasks.tasks.events import events_committed, events_positioned
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
+ROUND_INTERVAL = 0.005
 ROUNDS_TASK = "task-events-sequencer"
 
 
@@ -35,6 +39,7 @@ class Sequencer:
         self.pending = False
         self.running: asyncio.Task[None] | None = None
         self.failing = False
+        self.last_start = -ROUND_INTERVAL  # on the loop's clock
 
     async def start(self, app: Quart) -> None:
         self.app = app
@@ -86,7 +91,12 @@ class Sequencer:
             events_positioned.send(self.app)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.pending:
+            wait = self.last_start + ROUND_INTERVAL - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.last_start = loop.time()
             self.pending = False
             try:
                 await self.take_round()

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from quart_tasks.storage.outages import UNAVAILABLE_SQLSTATE_PREFIXES
+from quart_tasks.storage.outages import unavailable
 
 MAX_COMPILED = 512
 
@@ -109,13 +109,20 @@ class Driver:
     async def rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Row]:
         compiled = self.compiled(statement)
         arguments = compiled.arguments(values)
-        pooled = await self.engine.raw_connection()
+        try:
+            pooled = await self.engine.raw_connection()
+        except Exception as error:
+            # A new connection refused: the server is shutting down or starting up
+            # (asyncpg's own error, unwrapped by the pool), or out of reach.
+            if unavailable(error):
+                raise DatabaseUnavailable(str(error)) from error
+            raise
         try:
             rows: list[Row] = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
                 compiled.sql, *arguments, record_class=Row
             )
         except BaseException as error:
-            if _connection_lost(error):
+            if unavailable(error):
                 # As SQLAlchemy does on a disconnect: every connection opened
                 # before this one is as likely to be dead.
                 self.engine.pool._invalidate(pooled, error)
@@ -151,17 +158,3 @@ def one_per_driver(make: Callable[[Driver], Made]) -> Callable[[Driver], Made]:
         return found
 
     return for_driver
-
-
-def _connection_lost(error: BaseException) -> bool:
-    # asyncpg's "another operation is in progress" (an InterfaceError or an
-    # InternalClientError) is what a statement meets on a connection the server
-    # has just ended, before the end is noticed.
-    if isinstance(
-        error, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError
-    ):
-        return True
-    sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(error, asyncpg.PostgresError) and (
-        isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
-    )

@@ -28,6 +28,7 @@ from datetime import datetime
 import asyncpg
 
 from quart_tasks.storage.driver import Driver, Row, one_per_driver
+from quart_tasks.storage.outages import unavailable
 from quart_tasks.tasks import events
 
 MAX_BATCH = 64
@@ -86,10 +87,12 @@ class CreateBatches:
         )
         try:
             rows = await self.driver.rows(statement, values)
-        except asyncpg.PostgresError as error:  # the statement was refused, not the link
-            if len(batch) == 1:
-                _settle(batch[0], error=error)
+        except asyncpg.PostgresError as error:
+            if unavailable(error) or len(batch) == 1:  # unavailable to all, or its own fault
+                for create in batch:
+                    _settle(create, error=error)
                 return
+            # The statement was refused, not the link:
             for create in batch:  # one at a time: only the one at fault fails
                 await self._write([create])
             return

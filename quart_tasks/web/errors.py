@@ -9,11 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from quart import Quart, Response, current_app, g, jsonify
 from quart_schema import RequestSchemaValidationError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from quart_tasks.storage.outages import database_unavailable
+from quart_tasks.storage.outages import UNAVAILABLE_TYPES, unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +149,7 @@ def service_unavailable(retry_after: int) -> APIError:
 
 async def handle_unavailable(error: Exception) -> Response:
     """The database (or its pool) could not be reached: 503, and the write did not happen."""
-    if isinstance(error, DBAPIError) and not database_unavailable(error):
+    if not unavailable(error):
         return await handle_unexpected_error(error)
     logger.warning(
         "database unavailable (request id %s): %s",
@@ -176,6 +174,6 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(RequestSchemaValidationError, handle_schema_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    for unavailable in (DBAPIError, PoolTimeoutError, ConnectionError, TimeoutError):
-        app.register_error_handler(unavailable, handle_unavailable)
+    for error_type in UNAVAILABLE_TYPES:
+        app.register_error_handler(error_type, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

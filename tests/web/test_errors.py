@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import uuid
 
+import asyncpg
 import pytest
 from quart import Quart
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from quart_tasks.storage.outages import database_unavailable
+from quart_tasks.storage.outages import unavailable
 from quart_tasks.web.access import public
 from tests.helpers.support import Client
 
@@ -99,27 +103,65 @@ class DriverError(Exception):
         self.sqlstate = sqlstate
 
 
-@pytest.mark.parametrize(
-    ("sqlstate", "unavailable"),
-    [
-        ("57P03", True),  # the database system is shutting down / starting up
-        ("57P01", True),  # terminating connection due to administrator command
-        ("08006", True),  # connection failure
-        ("53300", True),  # too many connections
-        ("42P01", False),  # undefined table: a bug, not an outage
-        ("22P02", False),  # invalid text representation
-        (None, False),
-    ],
-)
+OUTAGE_SQLSTATES = [
+    ("57P03", True),  # the database system is shutting down / starting up
+    ("57P01", True),  # terminating connection due to administrator command
+    ("57P02", True),  # crash shutdown
+    ("57P04", True),  # database dropped
+    ("08006", True),  # connection failure
+    ("53300", True),  # too many connections
+    ("25006", True),  # read-only transaction: a write to a standby after a failover
+    ("42P01", False),  # undefined table: a bug, not an outage
+    ("22P02", False),  # invalid text representation
+    ("23505", False),  # unique violation
+    (None, False),
+]
+
+
+@pytest.mark.parametrize(("sqlstate", "expected"), OUTAGE_SQLSTATES)
 def test_only_outage_sqlstates_make_a_plain_driver_error_a_503(
-    sqlstate: str | None, unavailable: bool
+    sqlstate: str | None, expected: bool
 ) -> None:
     error = DBAPIError("SELECT 1", None, DriverError("boom", sqlstate))
-    assert database_unavailable(error) is unavailable
+    assert unavailable(error) is expected
+
+
+@pytest.mark.parametrize(("sqlstate", "expected"), OUTAGE_SQLSTATES)
+def test_asyncpgs_own_errors_are_judged_by_the_same_sqlstates(
+    sqlstate: str | None, expected: bool
+) -> None:
+    """The asyncpg path raises these unwrapped (a new connection refused, for one)."""
+    error_type = asyncpg.PostgresError
+    if sqlstate is not None:
+        error_type = asyncpg.PostgresError.get_message_class_for_sqlstate(sqlstate)
+    assert unavailable(error_type("boom")) is expected
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (asyncpg.CannotConnectNowError("the database system is shutting down"), True),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
+        (asyncpg.InterfaceError("another operation is in progress"), True),
+        (ConnectionRefusedError(111, "refused"), True),
+        (ConnectionResetError(104, "reset"), True),
+        (TimeoutError(), True),
+        (socket.gaierror(-2, "Name or service not known"), True),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), True),
+        (SQLAlchemyTimeoutError("QueuePool limit reached"), True),
+        (FileNotFoundError(2, "No such file"), False),
+        (asyncpg.UniqueViolationError("duplicate key"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_connection_and_pool_errors_are_unavailable_other_faults_are_not(
+    error: BaseException, expected: bool
+) -> None:
+    assert unavailable(error) is expected
 
 
 def test_disconnects_are_unavailable_whatever_their_sqlstate() -> None:
-    assert database_unavailable(OperationalError("SELECT 1", None, DriverError("gone", None)))
+    assert unavailable(OperationalError("SELECT 1", None, DriverError("gone", None)))
     invalidated = DBAPIError("SELECT 1", None, DriverError("gone", None))
     invalidated.connection_invalidated = True
-    assert database_unavailable(invalidated)
+    assert unavailable(invalidated)

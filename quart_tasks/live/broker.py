@@ -10,7 +10,9 @@ covers a lost notification.
 
 Each subscriber has a bounded queue. One that falls `EVENTS_QUEUE_SIZE` events
 behind is cut off: its queue is emptied and given `RESET`, so a slow consumer
-never slows the others or makes memory grow.
+never slows the others or makes memory grow. A burst is dispatched a quarter of
+a queue at a time, with a turn of the loop between, so that the streams that
+keep up drain their queues meanwhile.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Broker:
     ) -> None:
         self.sessions = sessions
         self.queue_size = queue_size
+        self.chunk = max(1, queue_size // 4)
+        """Events dispatched between two turns of the loop."""
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.listener = listener
@@ -187,8 +191,12 @@ class Broker:
         while True:
             async with self.sessions() as session:
                 page = await read_after(session, self.position, owner_id=None, limit=BATCH)
-            for logged in page.events:
+            for number, logged in enumerate(page.events, start=1):
                 self.dispatch(Event.of(logged))
+                if number % self.chunk == 0:
+                    # Let the streams drain their queues: a burst (the log read after
+                    # an outage, a large round) must not reset subscribers that keep up.
+                    await asyncio.sleep(0)
             self.position = max(self.position, page.reached)
             if page.complete:
                 return

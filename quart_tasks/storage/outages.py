@@ -54,7 +54,12 @@ def unavailable(error: BaseException) -> bool:
     # asyncpg's: a connection closed under a statement, or in an unknown state.
     if isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
-    return isinstance(error, asyncpg.PostgresError) and _unavailable_sqlstate(error)
+    if isinstance(error, asyncpg.PostgresError):
+        return _unavailable_sqlstate(error)
+    # The dialect's adaptation of asyncpg's error, which the pool raises unwrapped when
+    # it cannot open a connection: judged by what it adapts.
+    cause = error.__cause__
+    return isinstance(cause, Exception) and unavailable(cause)
 
 
 def _unavailable_sqlstate(error: BaseException | None) -> bool:

@@ -161,6 +161,8 @@ async def handle_unavailable(error: Exception) -> Response:
 
 
 async def handle_unexpected_error(error: Exception) -> Response:
+    if unavailable(error):  # of a type no handler above names
+        return await handle_unavailable(error)
     logger.error(
         "unhandled error (request id %s)",
         g.get("request_id", "-"),

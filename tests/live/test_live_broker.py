@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
+from quart_tasks.live import broker as broker_module
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
 from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import begin_draining
+from quart_tasks.tasks.event_log import LoggedEvent, LogPage
 from tests.helpers.apps import ADMIN, bearer, serving, settings_for_test
 
 QUEUE_SIZE = 8
@@ -105,3 +110,47 @@ async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> No
         beats = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
 
     assert beats == [[HEARTBEAT], [HEARTBEAT]]
+
+
+async def test_a_burst_larger_than_a_queue_reaches_a_consumer_that_keeps_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the log holds after an outage, read at once: a stream that drains its queue
+    as events come gets them all, however many more than its queue holds."""
+    burst = [
+        LoggedEvent(position, "task.created", position, 1, f'{{"id":{position}}}')
+        for position in range(1, 5 * QUEUE_SIZE + 1)
+    ]
+
+    async def read_after(_session: object, after: int, **_: object) -> LogPage:
+        found = [event for event in burst if event.position > after]
+        return LogPage(found, burst[-1].position, complete=True)
+
+    async def bounds(_session: object) -> tuple[int, int]:
+        return 0, 0
+
+    monkeypatch.setattr(broker_module, "read_after", read_after)
+    monkeypatch.setattr(broker_module, "bounds", bounds)
+    broker = Broker(
+        lambda: contextlib.nullcontext(),  # type: ignore[arg-type, return-value]
+        queue_size=QUEUE_SIZE,
+        poll_seconds=60,
+        heartbeat_seconds=60,
+    )
+    subscription = await broker.subscribe(None)
+    received: list[Event] = []
+
+    async def consume() -> None:
+        while len(received) < len(burst):
+            item = await subscription.queue.get()
+            assert isinstance(item, Event), f"{item} after {len(received)} events"
+            received.append(item)
+
+    consuming = asyncio.create_task(consume())
+    try:
+        await broker._dispatch_new_events()
+        await asyncio.wait_for(consuming, 5)
+    finally:
+        await broker.close()
+
+    assert [event.position for event in received] == [event.position for event in burst]

@@ -9,65 +9,18 @@ PostgreSQL, whatever `TEST_DATABASE_URL` says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.helpers.apps import ADMIN, bearer, reset_schema, serving, settings_for_test
-from tests.helpers.servers import all_tasks, postgres_database, postgres_up, served, two_workers
-from tests.helpers.support import require
+from tests.helpers.outages import cluster, outage_database, wait_for
+from tests.helpers.servers import all_tasks, postgres_up, served, two_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
-
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-def cluster(action: str) -> None:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(
-        [
-            "pg_ctlcluster",
-            "--skip-systemctl-redirect",
-            version,
-            "main",
-            action,
-            *(["-m", "fast"] if action == "stop" else []),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool]]) -> None:
-    """Poll `predicate` for up to 30 s: the cluster gives no event to wait on."""
-    for _ in range(150):
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("still not there after 30 s")
-
-
-@contextlib.asynccontextmanager
-async def outage_database() -> AsyncIterator[str]:
-    """A throwaway PostgreSQL database on the local cluster, which the test may stop."""
-    require(shutil.which("pg_ctlcluster") is not None, "pg_ctlcluster is not installed")
-    require(os.geteuid() == 0, "stopping the PostgreSQL cluster needs root")
-    async with postgres_database() as url:
-        try:
-            yield url
-        finally:
-            if not await postgres_up():  # a test that failed mid-outage must not leave it down
-                await asyncio.to_thread(cluster, "start")
-            await wait_for(postgres_up)
 
 
 async def test_an_outage_is_503_and_recovery_needs_no_restart(tmp_path: Path) -> None:

@@ -160,6 +160,19 @@ def test_connection_and_pool_errors_are_unavailable_other_faults_are_not(
     assert unavailable(error) is expected
 
 
+def test_an_adapted_error_is_judged_by_what_it_adapts() -> None:
+    """The pool raises the dialect's adaptation of asyncpg's error, unwrapped, when it
+    cannot open a connection; its cause is asyncpg's own."""
+    refused = Exception("the database system is shutting down")
+    refused.__cause__ = asyncpg.CannotConnectNowError("the database system is shutting down")
+    bug = Exception("boom")
+    bug.__cause__ = ValueError("boom")
+
+    assert unavailable(refused)
+    assert not unavailable(bug)
+    assert not unavailable(Exception("no cause"))
+
+
 def test_disconnects_are_unavailable_whatever_their_sqlstate() -> None:
     assert unavailable(OperationalError("SELECT 1", None, DriverError("gone", None)))
     invalidated = DBAPIError("SELECT 1", None, DriverError("gone", None))

@@ -67,6 +67,7 @@ class Config(BaseSettings):
     EVENTS_POLL_SECONDS: float = Field(default=1.0, gt=0)
     GC_GEN0_THRESHOLD: int = Field(default=50_000, ge=0)
     REDIS_URL: str | None = None
+    REDIS_TIMEOUT: float = Field(default=0.5, gt=0)
     METRICS_ENABLED: bool = False
     TRUSTED_PROXIES: str = ""
     ALLOW_SQLITE_IN_PRODUCTION: bool = False

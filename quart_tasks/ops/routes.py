@@ -31,18 +31,25 @@ async def healthz() -> Response:
 @public
 @hide
 async def readyz() -> Response:
-    """The database (and Redis, when configured) answer within `READY_TIMEOUT` each."""
+    """Ready while the database answers within `READY_TIMEOUT`.
+
+    Redis (when configured) is checked too, but only named when it fails
+    (`"status": "degraded"`): without it the rate limits count per process, and
+    an instance that can serve stays in its balancer's rotation.
+    """
     timeout = current_app.config["READY_TIMEOUT"]
     checks = {"database": await _passes(_database_answers(), within=timeout)}
     if current_app.config["REDIS_URL"]:
         checks["redis"] = await _passes(services().rate_limit_storage.check(), within=timeout)
-    ready = all(checks.values())
-    response = jsonify(
-        {
-            "status": "ok" if ready else "unavailable",
-            "checks": {k: "ok" if v else "failing" for k, v in checks.items()},
-        }
-    )
+    ready = checks["database"]
+    degraded = sorted(name for name, passed in checks.items() if not passed and name != "database")
+    body: dict[str, object] = {
+        "status": "unavailable" if not ready else "degraded" if degraded else "ok",
+        "checks": {name: "ok" if passed else "failing" for name, passed in checks.items()},
+    }
+    if degraded:
+        body["degraded"] = degraded
+    response = jsonify(body)
     if not ready:
         response.status_code = 503
         response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])

@@ -47,6 +47,15 @@ POOL_OVERFLOW = Gauge(
     "Connections open beyond the pool size.",
     multiprocess_mode="livesum",
 )
+RATE_LIMITS_LOCAL = Gauge(
+    "quart_tasks_rate_limits_local",
+    "Processes counting rate limits on their own, their shared counters (Redis) unreachable.",
+    multiprocess_mode="livesum",
+)
+RATE_LIMIT_FALLBACKS = Counter(
+    "quart_tasks_rate_limit_fallbacks",
+    "Times a process lost its shared rate-limit counters and began counting on its own.",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -19,15 +19,25 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from quart import Quart, Response, g
 
 from quart_tasks.web.errors import APIError
+from quart_tasks.web.shared_counters import SharedOrLocalStorage
 
 logger = logging.getLogger(__name__)
 
 
 def create_storage(config: Mapping[str, Any]) -> Storage:
+    """Redis's counters when `REDIS_URL` is set (this process's while Redis is away),
+    else this process's."""
     redis_url = config["REDIS_URL"]
-    if redis_url:
-        return RedisStorage(f"async+{redis_url}", key_prefix=str(config["RATE_LIMIT_KEY_PREFIX"]))
-    return MemoryStorage()
+    if not redis_url:
+        return MemoryStorage()
+    timeout = config["REDIS_TIMEOUT"]
+    shared = RedisStorage(
+        f"async+{redis_url}",
+        key_prefix=str(config["RATE_LIMIT_KEY_PREFIX"]),
+        stream_timeout=timeout,
+        connect_timeout=timeout,
+    )
+    return SharedOrLocalStorage(shared)
 
 
 def seconds_until(reset_time: float) -> int:

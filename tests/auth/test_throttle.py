@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from prometheus_client import REGISTRY
 from quart import Quart
 
+from quart_tasks.services import services_of
+from quart_tasks.web import shared_counters
+from quart_tasks.web.shared_counters import SharedOrLocalStorage
 from tests.helpers.apps import ADMIN, serving, settings_for_test
+from tests.helpers.servers import free_port
 from tests.helpers.support import Client, redis_reachable, require
 
 WRONG = {"username": "admin", "password": "wrong password"}
@@ -90,3 +102,78 @@ async def test_two_instances_share_the_counters_through_redis(tmp_path: Path) ->
 
         assert (await log_in(one.test_client(), WRONG)).status_code == 429
         assert (await log_in(two.test_client(), WRONG)).status_code == 429
+
+
+async def test_with_redis_away_failures_are_counted_in_the_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not let through uncounted: the limits hold per process until Redis answers."""
+    config = settings_for_test(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")  # nothing there
+    with caplog.at_level(logging.WARNING, logger="quart_tasks.web.shared_counters"):
+        async with serving(config) as app:
+            client = app.test_client()
+            await fail(client, 5)
+            throttled = await log_in(client, WRONG)
+            other_address = await log_in(client, ADMIN, address="198.51.100.7")
+            local = services_of(app).rate_limit_storage
+
+    assert throttled.status_code == 429
+    assert other_address.status_code == 429, "the username's limit is counted too"
+    assert isinstance(local, SharedOrLocalStorage)
+    assert local.local_only
+    away = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(away) == 1, "logged once, not at every login"
+
+
+@contextlib.contextmanager
+def private_redis(port: int) -> Iterator[None]:
+    """A redis-server of the test's own, so stopping it disturbs no other test."""
+    require(shutil.which("redis-server") is not None, "redis-server is not installed")
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.05)
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def test_counting_goes_back_to_redis_when_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(shared_counters, "RETRY_SECONDS", 0.2)
+    fallbacks_before = REGISTRY.get_sample_value("quart_tasks_rate_limit_fallbacks_total") or 0
+    port = free_port()
+    config = settings_for_test(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    with caplog.at_level(logging.WARNING, logger="quart_tasks.web.shared_counters"):
+        async with serving(config) as app:
+            client = app.test_client()
+            storage = services_of(app).rate_limit_storage
+            assert isinstance(storage, SharedOrLocalStorage)
+            with private_redis(port):
+                await fail(client, 2)
+                shared_at_first = not storage.local_only
+            await fail(client, 2)  # Redis stopped: counted here
+            local_meanwhile = storage.local_only
+            gauge_meanwhile = REGISTRY.get_sample_value("quart_tasks_rate_limits_local")
+            with private_redis(port):  # a new, empty Redis on the same address
+                await asyncio.sleep(0.3)
+                await fail(client, 1)
+                shared_again = not storage.local_only
+                ready = await (await client.get("/readyz")).get_json()
+
+    assert (shared_at_first, local_meanwhile, shared_again) == (True, True, True)
+    fallbacks = REGISTRY.get_sample_value("quart_tasks_rate_limit_fallbacks_total") or 0
+    assert fallbacks - fallbacks_before == 1
+    assert gauge_meanwhile == 1
+    assert REGISTRY.get_sample_value("quart_tasks_rate_limits_local") == 0
+    assert ready["status"] == "ok"
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("unreachable" in m for m in messages) == 1
+    assert sum("answer again" in m for m in messages) == 1

@@ -20,8 +20,8 @@ import contextlib
 import logging
 
 from quart import Quart
-from sqlalchemy.exc import SQLAlchemyError
 
+from quart_tasks.storage.outages import unavailable
 from quart_tasks.storage.sessions import Database
 from quart_tasks.tasks.event_log import ROUND, take_round
 from quart_tasks.tasks.events import events_committed, events_positioned
@@ -100,8 +100,10 @@ class Sequencer:
             self.pending = False
             try:
                 await self.take_round()
-            except (SQLAlchemyError, OSError, TimeoutError) as error:
-                if not self.failing:
+            except Exception as error:  # the events wait, committed, for the next round
+                if not unavailable(error):
+                    logger.exception("positioning task events failed; retrying")
+                elif not self.failing:
                     logger.warning(
                         "could not position task events (%s); retrying", type(error).__name__
                     )

@@ -1,4 +1,5 @@
-"""The local PostgreSQL cluster, stopped and started under a test, and waiting for it."""
+"""The local PostgreSQL cluster, stopped and started under a test, and waiting for it; an
+engine that refuses connections as a server shutting down does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
 
 from tests.helpers.servers import postgres_database, postgres_up
 from tests.helpers.support import require
@@ -51,3 +55,16 @@ async def outage_database() -> AsyncIterator[str]:
             if not await postgres_up():  # a test that failed mid-outage must not leave it down
                 await asyncio.to_thread(cluster, "start")
             await wait_for(postgres_up)
+
+
+class RefusingConnections:
+    """The engine as the asyncpg path sees it, while the server is shutting down."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    async def raw_connection(self) -> Any:
+        raise asyncpg.CannotConnectNowError("the database system is shutting down")

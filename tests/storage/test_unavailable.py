@@ -17,20 +17,8 @@ from sqlalchemy import text
 
 from quart_tasks.services import services_of
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer
+from tests.helpers.outages import RefusingConnections
 from tests.helpers.servers import LOCAL_POSTGRES
-
-
-class RefusingConnections:
-    """The engine as the asyncpg path sees it, while the server is shutting down."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.engine, name)
-
-    async def raw_connection(self) -> Any:
-        raise asyncpg.CannotConnectNowError("the database system is shutting down")
 
 
 async def stored(app: Quart, statement: str) -> Any:

@@ -19,7 +19,7 @@ from quart_tasks.auth.tokens import VerifiedTokens
 from quart_tasks.config import Config, load_config
 from quart_tasks.live import LiveStreams, live
 from quart_tasks.logs import configure_logging
-from quart_tasks.ops.routes import ops
+from quart_tasks.ops.routes import ops, stop_watching_draining, watch_draining
 from quart_tasks.services import Services
 from quart_tasks.storage.sessions import Database, close_request_session
 from quart_tasks.tasks.fast_store import FastTaskStore
@@ -98,6 +98,7 @@ def start_up(app: Quart, services: Services) -> Sequence[Step]:
         services.database.connect,
         partial(services.sequencer.start, app),
         partial(services.live.start, app),
+        partial(watch_draining, app),
         partial(_ensure_bootstrap_admin, app, services),
     ]
 
@@ -106,6 +107,7 @@ def shut_down(app: Quart, services: Services) -> Sequence[Step]:
     """After serving, in this order: the streams stop reading, and the rounds stop,
     before the engine goes."""
     return [
+        partial(stop_watching_draining, app),
         partial(services.live.stop, app),
         partial(services.sequencer.stop, app),
         services.database.dispose,

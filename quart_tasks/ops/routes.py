@@ -6,17 +6,37 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Quart, Response, current_app, jsonify
 from quart_schema import hide
 from sqlalchemy import text
 
 from quart_tasks.services import services
+from quart_tasks.serving.lifecycle import on_draining
 from quart_tasks.web.access import public
 from quart_tasks.web.errors import not_found
 from quart_tasks.web.metrics import render_metrics
 
 logger = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
+DRAINING = "quart_tasks.draining"
+"""In `app.extensions`: True once the worker is told to stop."""
+_FORGET = "quart_tasks.forget_draining"
+
+
+async def watch_draining(app: Quart) -> None:
+    """From the moment the worker is told to stop, `/readyz` answers 503."""
+    app.extensions[DRAINING] = False
+
+    def draining() -> None:
+        app.extensions[DRAINING] = True
+
+    app.extensions[_FORGET] = on_draining(draining)
+
+
+async def stop_watching_draining(app: Quart) -> None:
+    forget = app.extensions.pop(_FORGET, None)
+    if forget is not None:
+        forget()
 
 
 @ops.get("/healthz")
@@ -31,12 +51,17 @@ async def healthz() -> Response:
 @public
 @hide
 async def readyz() -> Response:
-    """Ready while the database answers within `READY_TIMEOUT`.
+    """Ready while the database answers within `READY_TIMEOUT`, until the worker is told
+    to stop.
 
     Redis (when configured) is checked too, but only named when it fails
     (`"status": "degraded"`): without it the rate limits count per process, and
     an instance that can serve stays in its balancer's rotation.
     """
+    if current_app.extensions.get(DRAINING):
+        response = jsonify({"status": "shutting_down", "checks": {}})
+        response.status_code = 503
+        return response
     timeout = current_app.config["READY_TIMEOUT"]
     checks = {"database": await _passes(_database_answers(), within=timeout)}
     if current_app.config["REDIS_URL"]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
+from quart_tasks.serving.lifecycle import begin_draining
 from tests.helpers.apps import ADMIN, bearer, serving, settings_for_test
 from tests.helpers.support import Client, redis_reachable, require
 
@@ -180,3 +181,17 @@ async def test_readyz_names_redis_when_it_fails_and_stays_ready(tmp_path: Path) 
         "checks": {"database": "ok", "redis": "failing"},
         "degraded": ["redis"],
     }
+
+
+async def test_readyz_is_503_once_the_worker_is_told_to_stop(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path)) as app:
+        client = app.test_client()
+        before = await client.get("/readyz")
+        begin_draining()
+        after = await client.get("/readyz")
+        live = await client.get("/healthz")
+
+    assert before.status_code == 200
+    assert after.status_code == 503
+    assert (await after.get_json())["status"] == "shutting_down"
+    assert live.status_code == 200

@@ -24,10 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.live.log import Event
+from quart_tasks.storage.outages import unavailable
 from quart_tasks.tasks.event_log import bounds, read_after
 
 logger = logging.getLogger(__name__)
@@ -172,8 +172,13 @@ class Broker:
                 if polling and self.sequence is not None:
                     await self.sequence()
                 await self._dispatch_new_events()
-            except (SQLAlchemyError, OSError, TimeoutError) as error:
-                logger.warning("could not read task events (%s); retrying", type(error).__name__)
+            except Exception as error:  # the streams wait; the broker must not end
+                if unavailable(error):
+                    logger.warning(
+                        "could not read task events (%s); retrying", type(error).__name__
+                    )
+                else:
+                    logger.exception("reading task events failed; retrying")
                 await asyncio.sleep(self.poll_seconds)
 
     async def _beat(self) -> None:

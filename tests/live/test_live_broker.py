@@ -154,3 +154,38 @@ async def test_a_burst_larger_than_a_queue_reaches_a_consumer_that_keeps_up(
         await broker.close()
 
     assert [event.position for event in received] == [event.position for event in burst]
+
+
+async def test_a_read_that_fails_does_not_end_the_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a read of the log raises, the broker logs it and reads again."""
+    event = LoggedEvent(1, "task.created", 1, 1, '{"id":1}')
+    reads = 0
+
+    async def read_after(_session: object, after: int, **_: object) -> LogPage:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            raise RuntimeError("a fault in the reading code")
+        return LogPage([event] if after < 1 else [], 1, complete=True)
+
+    async def bounds(_session: object) -> tuple[int, int]:
+        return 0, 0
+
+    monkeypatch.setattr(broker_module, "read_after", read_after)
+    monkeypatch.setattr(broker_module, "bounds", bounds)
+    broker = Broker(
+        lambda: contextlib.nullcontext(),  # type: ignore[arg-type, return-value]
+        queue_size=QUEUE_SIZE,
+        poll_seconds=0.05,
+        heartbeat_seconds=60,
+    )
+    subscription = await broker.subscribe(None)
+    try:
+        broker.wake()
+        item = await asyncio.wait_for(subscription.queue.get(), 5)
+    finally:
+        await broker.close()
+
+    assert reads >= 2
+    assert isinstance(item, Event)
+    assert item.position == 1

@@ -86,13 +86,17 @@ async def test_fifty_logins_do_not_block_the_loop(tmp_path: Path) -> None:
     lag_p90 = statistics.quantiles(lags, n=10)[-1]
     print(
         f"\none argon2id verify {hash_time * 1000:.1f} ms; {LOGINS} logins in "
-        f"{burst_time * 1000:.0f} ms; loop lag p90 {lag_p90 * 1000:.1f} ms, max "
+        f"{burst_time * 1000:.0f} ms; loop lag median {statistics.median(lags) * 1000:.1f} ms, "
+        f"p90 {lag_p90 * 1000:.1f} ms, max "
         f"{max(lags) * 1000:.1f} ms; {len(latencies)} task lists meanwhile, median "
         f"{statistics.median(latencies) * 1000:.1f} ms, worst {max(latencies) * 1000:.1f} ms"
     )
     assert statuses == [200] * LOGINS
     assert len(latencies) >= 3, "task lists should have run during the burst"
-    # A hash on the loop stalls it for a whole hash time, back to back through
-    # the burst; off the loop, the loop stays as responsive as it is idle.
-    assert lag_p90 < hash_time / 2, f"the loop lagged {lag_p90 * 1000:.1f} ms (p90)"
+    # A hash on the loop stalls it for a whole hash time, back to back through the
+    # burst, so nearly every wake-up is a hash late; off the loop, the typical one is
+    # as prompt as when idle. The median, not the tail: on a loaded machine other
+    # processes delay a tenth of the wake-ups whatever the app does.
+    lag_median = statistics.median(lags)
+    assert lag_median < hash_time / 2, f"the loop lagged {lag_median * 1000:.1f} ms (median)"
     assert max(latencies) < LOGINS * hash_time, "a task list waited for the whole burst"

@@ -1,8 +1,10 @@
-"""Every table, imported in one place so the metadata is complete (Alembic, tests)."""
+"""Every table, imported in one place so the metadata is complete (Alembic, tests), with
+what `metadata.create_all` makes beside them (the counts' triggers, the rounds' function)."""
 
 from quart_tasks.auth.models import RefreshToken, TokenFamily, User
 from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.storage.base import Base
+from quart_tasks.tasks import event_log  # noqa: F401  (registers task_events_round())
 from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task, TaskEvent, TaskEventRound
 

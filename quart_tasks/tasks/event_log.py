@@ -223,10 +223,14 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
             await session.execute(select(func.min(TaskEvent.id), func.max(TaskEvent.id)))
         ).one()
         return oldest or 0, newest or 0
-    first = await session.scalar(
-        select(TaskEventRound.first_position).order_by(TaskEventRound.last_position).limit(1)
+    oldest_round = (
+        select(TaskEventRound.first_position)
+        .order_by(TaskEventRound.last_position)
+        .limit(1)
+        .scalar_subquery()
     )
-    last = await session.scalar(select(func.max(TaskEventRound.last_position)))
+    newest_round = select(func.max(TaskEventRound.last_position)).scalar_subquery()
+    first, last = (await session.execute(select(oldest_round, newest_round))).one()
     return first or 0, last or 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -112,6 +112,25 @@ async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> No
     assert beats == [[HEARTBEAT], [HEARTBEAT]]
 
 
+ReadAfter = Callable[..., Awaitable[LogPage]]
+
+
+def broker_over(monkeypatch: pytest.MonkeyPatch, read_after: ReadAfter, poll: float) -> Broker:
+    """A broker whose log is `read_after` alone, starting from an empty one."""
+
+    async def bounds(_session: object) -> tuple[int, int]:
+        return 0, 0
+
+    monkeypatch.setattr(broker_module, "read_after", read_after)
+    monkeypatch.setattr(broker_module, "bounds", bounds)
+    return Broker(
+        lambda: contextlib.nullcontext(),  # type: ignore[arg-type, return-value]
+        queue_size=QUEUE_SIZE,
+        poll_seconds=poll,
+        heartbeat_seconds=60,
+    )
+
+
 async def test_a_burst_larger_than_a_queue_reaches_a_consumer_that_keeps_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -126,17 +145,7 @@ async def test_a_burst_larger_than_a_queue_reaches_a_consumer_that_keeps_up(
         found = [event for event in burst if event.position > after]
         return LogPage(found, burst[-1].position, complete=True)
 
-    async def bounds(_session: object) -> tuple[int, int]:
-        return 0, 0
-
-    monkeypatch.setattr(broker_module, "read_after", read_after)
-    monkeypatch.setattr(broker_module, "bounds", bounds)
-    broker = Broker(
-        lambda: contextlib.nullcontext(),  # type: ignore[arg-type, return-value]
-        queue_size=QUEUE_SIZE,
-        poll_seconds=60,
-        heartbeat_seconds=60,
-    )
+    broker = broker_over(monkeypatch, read_after, poll=60)
     subscription = await broker.subscribe(None)
     received: list[Event] = []
 
@@ -168,17 +177,7 @@ async def test_a_read_that_fails_does_not_end_the_broker(monkeypatch: pytest.Mon
             raise RuntimeError("a fault in the reading code")
         return LogPage([event] if after < 1 else [], 1, complete=True)
 
-    async def bounds(_session: object) -> tuple[int, int]:
-        return 0, 0
-
-    monkeypatch.setattr(broker_module, "read_after", read_after)
-    monkeypatch.setattr(broker_module, "bounds", bounds)
-    broker = Broker(
-        lambda: contextlib.nullcontext(),  # type: ignore[arg-type, return-value]
-        queue_size=QUEUE_SIZE,
-        poll_seconds=0.05,
-        heartbeat_seconds=60,
-    )
+    broker = broker_over(monkeypatch, read_after, poll=0.05)
     subscription = await broker.subscribe(None)
     try:
         broker.wake()

@@ -7,8 +7,11 @@ exist only there.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -51,3 +54,29 @@ async def test_a_round_that_fails_is_retried_and_logged_once(
     # A record may reach caplog twice, by this handler and by the root logger's.
     warnings = {id(r) for r in caplog.records if "could not position" in r.getMessage()}
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+
+async def test_a_busy_process_starts_a_round_at_most_every_interval() -> None:
+    """Commits every millisecond share rounds; a lone commit still gets one at once."""
+    engine = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
+    rounds = sequencer.Sequencer(SimpleNamespace(engine=engine))  # type: ignore[arg-type]
+    started: list[float] = []
+
+    async def take_round() -> int:
+        started.append(time.monotonic())
+        return 0
+
+    rounds.take_round = take_round  # type: ignore[method-assign]
+    rounds.poke()
+    await asyncio.sleep(0)
+    lone = len(started)
+    begin = time.monotonic()
+    while time.monotonic() - begin < 0.1:
+        rounds.poke()
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(2 * sequencer.ROUND_INTERVAL)
+
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert lone == 1, "a lone commit is positioned at once"
+    assert len(started) <= 0.1 / sequencer.ROUND_INTERVAL + 3, len(started)
+    assert min(gaps) >= sequencer.ROUND_INTERVAL * 0.9

@@ -68,6 +68,12 @@ class Database:
             if self.with_driver:
                 self.driver = Driver(self.engine)
 
+    @property
+    def is_postgresql(self) -> bool:
+        if self.engine is None:
+            raise RuntimeError("the database is not connected: the app is not serving")
+        return self.engine.dialect.name == "postgresql"
+
     async def dispose(self) -> None:
         if self.closing:
             await asyncio.gather(*self.closing, return_exceptions=True)

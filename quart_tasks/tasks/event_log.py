@@ -50,6 +50,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.sessions import is_postgresql
@@ -218,11 +219,17 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
     """The oldest and newest positions kept (0, 0 before the first event).
 
     A reader may resume after any position from oldest - 1 to newest."""
-    if not is_postgresql(session):
-        oldest, newest = (
-            await session.execute(select(func.min(TaskEvent.id), func.max(TaskEvent.id)))
-        ).one()
-        return oldest or 0, newest or 0
+    first, last = (await session.execute(bounds_query(postgresql=is_postgresql(session)))).one()
+    return first or 0, last or 0
+
+
+@cache
+def bounds_query(*, postgresql: bool) -> Executable:
+    """`bounds` as one statement, for readers that run it their own way; NULLs for 0."""
+    if not postgresql:
+        return select(
+            func.min(TaskEvent.id).label("oldest"), func.max(TaskEvent.id).label("newest")
+        )
     oldest_round = (
         select(TaskEventRound.first_position)
         .order_by(TaskEventRound.last_position)
@@ -230,8 +237,7 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
         .scalar_subquery()
     )
     newest_round = select(func.max(TaskEventRound.last_position)).scalar_subquery()
-    first, last = (await session.execute(select(oldest_round, newest_round))).one()
-    return first or 0, last or 0
+    return select(oldest_round.label("oldest"), newest_round.label("newest"))
 
 
 async def purge_some(session: AsyncSession) -> None:

@@ -1,4 +1,4 @@
-"""`/api/tasks`: list, create, read, replace, patch and delete."""
+"""`/api/tasks`: list, sync, create, read, replace, patch and delete."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from quart_tasks.tasks.schemas import (
     CreatedHeaders,
     CreateHeaders,
     ReadHeaders,
+    SyncPage,
+    SyncQuery,
     TaskCreate,
     TaskCursorPage,
     TaskHeaders,
@@ -32,6 +34,7 @@ from quart_tasks.tasks.schemas import (
 )
 from quart_tasks.tasks.sorting import SORT_ORDERS
 from quart_tasks.tasks.store import TaskFilter
+from quart_tasks.tasks.sync import sync_page
 from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse
@@ -86,6 +89,31 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
     body = TaskPage.of(items, page, total)
     link = link_header(request.path, query_args.link_params(), page, total)
     return json_response(body, headers={"Link": link})
+
+
+@tasks.get("/tasks/sync")
+@require_auth
+@validate_querystring(SyncQuery)
+@document_response(SyncPage, 200)
+@document_response(ErrorResponse, 403)
+@document_response(ErrorResponse, 410)
+async def sync_tasks(query_args: SyncQuery) -> Response:
+    """Everything changed since a token, for clients that keep a copy of their tasks.
+
+    Without `token`, every task (`full_sync`); with one, each task created or
+    changed since, once and in its latest state, and the ids of tasks deleted
+    since. Follow `next_token` while `has_more`, and keep the last one for the
+    next sync. 410 `sync_token_expired`: the token is older than the event
+    log reaches, so sync again without one.
+    """
+    page = await sync_page(
+        services().tasks,
+        current_principal(),
+        query_args.owner,
+        query_args.token,
+        query_args.page_size,
+    )
+    return json_response(page)
 
 
 @tasks.post("/tasks")

@@ -127,6 +127,33 @@ class TaskListing(RootModel[TaskPage | TaskCursorPage]):
     """A page by number (with `total`), or a keyset page (with `next_cursor`)."""
 
 
+class SyncQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="The `next_token` of the previous answer; none to sync from scratch.",
+    )
+    page_size: int = Field(default=500, ge=1, le=1000, description="Tasks and deletions a page.")
+    owner: Annotated[str, NoNul] | None = Field(
+        default=None,
+        max_length=USERNAME_MAX_LENGTH,
+        description="Admins only: a username, or `*` for every owner. Default: the caller.",
+    )
+
+
+class SyncPage(BaseModel):
+    """A page of a sync: call again with `next_token` while `has_more`; keep the last
+    page's `next_token` for the next sync."""
+
+    tasks: list[TaskOut] = Field(description="Tasks created or changed, each in its latest state.")
+    deleted: list[int] = Field(description="Ids of tasks deleted since the token.")
+    full_sync: bool = Field(description="True when this sync lists every task (no token).")
+    has_more: bool
+    next_token: str
+
+
 class TaskHeaders(BaseModel):
     etag: str = Field(description="The task's version; send it back in If-Match.")
 

@@ -15,10 +15,10 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from quart import Response, current_app, request
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,8 @@ from quart_tasks.web.errors import APIError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,12 @@ def idempotency_key() -> str | None:
 
 def fingerprint(body: Any) -> str:
     """What makes two requests the same: method, path and the JSON body, whitespace aside."""
-    canonical = json.dumps(
-        [request.method, request.path, body], sort_keys=True, separators=(",", ":")
-    )
+    return fingerprint_of([request.method, request.path, body])
+
+
+def fingerprint_of(content: Any) -> str:
+    """A digest of JSON `content` that ignores key order and whitespace."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -91,10 +96,20 @@ async def run_once(
 
     `perform` writes in the unit of work it is given, which commits it with the key.
     """
+
+    async def replay_or_perform(work: UnitOfWork) -> tuple[StoredResponse, bool]:
+        return await _replay_or_perform(work, owner_id, key, request_fingerprint, perform)
+
+    return await keyed_transaction(replay_or_perform)
+
+
+async def keyed_transaction(work_with_keys: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """`work_with_keys` in a unit of work, run again if another request recorded one of its
+    keys first (the retry then finds and replays it); 409 while that request still runs."""
     for _ in range(3):
         try:
             async with unit_of_work() as work:
-                return await _replay_or_perform(work, owner_id, key, request_fingerprint, perform)
+                return await work_with_keys(work)
         except IntegrityError:  # the other request committed first: replay it
             continue
         except DBAPIError as error:
@@ -170,3 +185,65 @@ def _purge_some_expired(every: int) -> Callable[[AsyncSession], Awaitable[None]]
         )
 
     return purge
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedResult:
+    """A keyed piece of work's outcome, to record with its key."""
+
+    key: str
+    fingerprint: str
+    response: StoredResponse
+
+
+async def recorded(
+    session: AsyncSession, owner_id: int, keys: list[str]
+) -> dict[str, IdempotencyKey]:
+    """The unexpired records of `keys`, by key; expired ones are deleted, so the keys are free
+    to record again in this transaction."""
+    if not keys:
+        return {}
+    found = await session.scalars(
+        select(IdempotencyKey).where(
+            IdempotencyKey.owner_id == owner_id, IdempotencyKey.key.in_(keys)
+        )
+    )
+    now, live, expired = utcnow(), {}, []
+    for record in found:
+        if record.expires_at > now:
+            live[record.key] = record
+        else:
+            expired.append(record.id)
+    if expired:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired)))
+    return live
+
+
+async def record_all(work: UnitOfWork, owner_id: int, results: list[KeyedResult]) -> None:
+    """Record every result with its key, in one statement, committed with the work.
+
+    A key another transaction holds uncommitted is waited for (`IDEMPOTENCY_WAIT_MS`, then
+    409), then fails the insert with IntegrityError: roll back, and the retry replays it.
+    """
+    if not results:
+        return
+    config = current_app.config
+    expires_at = utcnow() + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"])
+    await _bound_lock_wait(work.session, config["IDEMPOTENCY_WAIT_MS"])
+    rows = [
+        {
+            "owner_id": owner_id,
+            "key": result.key,
+            "fingerprint": result.fingerprint,
+            "status_code": result.response.status,
+            "response_body": result.response.body,
+            "response_headers": json.dumps(result.response.headers),
+            "created_at": utcnow(),
+            "expires_at": expires_at,
+        }
+        for result in results
+    ]
+    await work.session.execute(insert(IdempotencyKey), rows)
+    work.after_commit(
+        "purge expired idempotency keys", _purge_some_expired(config["IDEMPOTENCY_PURGE_EVERY"])
+    )

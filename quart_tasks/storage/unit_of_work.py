@@ -53,8 +53,10 @@ class UnitOfWork:
         return True
 
     def after_commit(self, what: str, step: Housekeeping) -> None:
-        """Run `step` on the session once this unit has committed; `what` names it in a log."""
-        self.housekeeping.append((what, step))
+        """Run `step` on the session once this unit has committed; `what` names it in a log.
+        Asked again for the same `what` (a batch's writes), it runs once."""
+        if all(what != asked for asked, _ in self.housekeeping):
+            self.housekeeping.append((what, step))
 
     async def __aenter__(self) -> UnitOfWork:
         return self

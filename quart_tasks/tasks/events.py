@@ -70,13 +70,6 @@ async def record_change(session: AsyncSession, event_type: EventType, task: Task
     await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
 
 
-def creation_with_event(
-    owner_id: int, title: str, done: bool, now: datetime
-) -> tuple[Select[Any], dict[str, Any]]:
-    """`creations_with_events` for one task."""
-    return creations_with_events([owner_id], [title], [done], [now])
-
-
 def creations_with_events(
     owner_ids: list[int], titles: list[str], dones: list[bool], nows: list[datetime]
 ) -> tuple[Select[Any], dict[str, Any]]:

@@ -73,17 +73,31 @@ class FastTaskStore(PortableTaskStore):
     ) -> TaskRecord:
         """Alone: with the other creates of the moment (`create_batches`), committed when it
         returns. Otherwise one statement with its event, in `work`."""
-        now = utcnow()
-        task: TaskRecord
-        if work.alone():
-            task = await create_batches(self._driver()).create(caller.user_id, title, done, now)
-            events.announce_committed()
-        else:
-            statement, values = events.creation_with_event(caller.user_id, title, done, now)
-            task = (await work.session.execute(statement, values)).one()
-            events.note_written(work.session)
+        if not work.alone():
+            (task,) = await self.create_many(work, caller, [(title, done)])
+            return task
+        task = await create_batches(self._driver()).create(caller.user_id, title, done, utcnow())
+        events.announce_committed()
         work.after_commit("purge old task events", event_log.purge_some)
         return task
+
+    async def create_many(
+        self, work: UnitOfWork, caller: Principal, given: Sequence[tuple[str, bool]]
+    ) -> Sequence[TaskRecord]:
+        """As one statement with their events, in `work`."""
+        if not given:
+            return []
+        now = utcnow()
+        statement, values = events.creations_with_events(
+            [caller.user_id] * len(given),
+            [title for title, _ in given],
+            [done for _, done in given],
+            [now] * len(given),
+        )
+        rows = (await work.session.execute(statement, values)).all()
+        events.note_written(work.session)
+        work.after_commit("purge old task events", event_log.purge_some)
+        return sorted(rows, key=lambda row: row.position)
 
     async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:
         """Without `If-Match` and alone: the change and its event as one statement on the

@@ -1,4 +1,4 @@
-"""`/api/tasks`: list, sync, create, read, replace, patch and delete."""
+"""`/api/tasks`: list, sync, create, batch, read, replace, patch and delete."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from quart_tasks.auth.caller import current_principal
 from quart_tasks.idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
 from quart_tasks.services import services
 from quart_tasks.storage.unit_of_work import UnitOfWork, unit_of_work
+from quart_tasks.tasks.batch_schemas import BatchRequest, BatchResult
+from quart_tasks.tasks.batches import run_batch
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import (
     CreatedHeaders,
@@ -148,6 +150,25 @@ async def create_task(data: TaskCreate) -> Response:
             perform=perform,
         )
     return stored.to_response(replayed=replayed)
+
+
+@tasks.post("/tasks/batch")
+@require_auth
+@validate_request(BatchRequest)
+@document_response(BatchResult, 200)
+@document_response(ErrorResponse, 409)
+async def run_commands(data: BatchRequest) -> Response:
+    """Up to 100 writes (create, replace, patch, delete) in order, in one request.
+
+    Each command answers what its route would (`status`, `body` or `error`).
+    Its `uuid` works as an `Idempotency-Key`: sent again, the command is not
+    run again and its first result comes back with `replayed`. A create's
+    `temp_id` may stand for its id in the commands after it. A failed command
+    leaves the others applied, unless `atomic`: then nothing is applied, and
+    the other commands answer 424 `not_applied`.
+    """
+    result = await run_batch(services().tasks, current_principal(), data)
+    return Response(result.model_dump_json(exclude_none=True), content_type="application/json")
 
 
 @tasks.get(TASK_URL)

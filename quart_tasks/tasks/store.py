@@ -135,11 +135,21 @@ class PortableTaskStore:
         self, work: UnitOfWork, caller: Principal, *, title: str, done: bool
     ) -> TaskRecord:
         """A new task and its event, in `work`."""
-        values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
-        task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
-        await events.record_change(work.session, "task.created", task)
-        work.after_commit("purge old task events", event_log.purge_some)
+        (task,) = await self.create_many(work, caller, [(title, done)])
         return task
+
+    async def create_many(
+        self, work: UnitOfWork, caller: Principal, given: Sequence[tuple[str, bool]]
+    ) -> Sequence[TaskRecord]:
+        """New tasks of (title, done), in that order, and their events, in `work`."""
+        created = []
+        for title, done in given:
+            values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
+            task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
+            await events.record_change(work.session, "task.created", task)
+            created.append(task)
+        work.after_commit("purge old task events", event_log.purge_some)
+        return created
 
     async def update(
         self,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quart import request
-from werkzeug.http import quote_etag
+from werkzeug.datastructures import ETags
+from werkzeug.http import parse_etags, quote_etag
 
 from quart_tasks.web.errors import APIError
 
@@ -28,13 +29,20 @@ class VersionMatch:
 def if_match() -> VersionMatch | None:
     """The request's `If-Match`, or None without one. Weak tags never match (RFC 9110)."""
     header = request.if_match
-    if not header:
-        return None
+    return version_match(header) if header else None
+
+
+def parse_if_match(value: str) -> VersionMatch:
+    """An `If-Match` value given some other way than the header (a batch's command)."""
+    return version_match(parse_etags(value))
+
+
+def version_match(tags: ETags) -> VersionMatch:
     # A tag of more digits than a BIGINT has cannot name a version: skip, not overflow.
     versions = frozenset(
-        int(tag) for tag in header.as_set() if tag.isascii() and tag.isdigit() and len(tag) <= 18
+        int(tag) for tag in tags.as_set() if tag.isascii() and tag.isdigit() and len(tag) <= 18
     )
-    return VersionMatch(any_version=header.star_tag, versions=versions)
+    return VersionMatch(any_version=tags.star_tag, versions=versions)
 
 
 def not_modified(version: int) -> bool:

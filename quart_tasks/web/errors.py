@@ -111,6 +111,12 @@ def _validation_message(details: list[dict[str, Any]]) -> str:
     return f"{where}: {first['message']}{more}"
 
 
+def validation_error(error: ValidationError) -> APIError:
+    """400 `validation_error` for what pydantic refused, one detail per problem."""
+    details = validation_details(error) or [{"loc": [], "message": "invalid input"}]
+    return APIError(400, "validation_error", _validation_message(details), details=details)
+
+
 async def handle_api_error(error: APIError) -> Response:
     return error_response(error)
 
@@ -118,11 +124,8 @@ async def handle_api_error(error: APIError) -> Response:
 async def handle_schema_validation_error(error: RequestSchemaValidationError) -> Response:
     cause = error.validation_error
     if isinstance(cause, ValidationError):
-        details = validation_details(cause)
-    else:
-        details = [{"loc": [], "message": str(cause)}]
-    if not details:
-        details = [{"loc": [], "message": "invalid input"}]
+        return error_response(validation_error(cause))
+    details = [{"loc": [], "message": str(cause)}]
     return error_response(
         APIError(400, "validation_error", _validation_message(details), details=details)
     )

@@ -44,6 +44,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.storage.base import utcnow
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.models import TaskEvent, TaskRecord
@@ -89,20 +90,34 @@ def creations_with_events(
     return _creations_with_events(), values
 
 
+def keyed_creations_with_events(
+    owner_id: int,
+    titles: list[str],
+    dones: list[bool],
+    now: datetime,
+    keys: list[str],
+    fingerprints: list[str],
+    expires_at: datetime,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """`creations_with_events`, each task also recorded under its idempotency key (a
+    batch's create, answered 201 with the task), and each row with `json`: the task's
+    JSON as its event and record hold it. A key already taken fails the statement."""
+    _, values = creations_with_events([owner_id] * len(titles), titles, dones, [now] * len(titles))
+    keyed = {"keys": keys, "fingerprints": fingerprints, "expires_at": expires_at}
+    return _creations_with_events(keyed=True), {**values, **keyed}
+
+
 @cache
-def _creations_with_events() -> Select[Any]:
+def _creations_with_events(*, keyed: bool = False) -> Select[Any]:
     # Every list goes as text[] and is cast here: asyncpg knows text[] at once,
     # but before its first use of bigint[], boolean[] or timestamptz[] on a
     # connection it queries the server's catalog for the type, some 10 ms; on
     # a fresh pool, a burst of creates met it once per connection in turn.
+    lists = ["owner_ids", "titles", "dones", "nows", *(["keys", "fingerprints"] if keyed else [])]
+    columns = ["owner_id", "title", "done", "now", *(["key", "fingerprint"] if keyed else [])]
     given = (
-        func.unnest(
-            bindparam("owner_ids", type_=ARRAY(Text)),
-            bindparam("titles", type_=ARRAY(Text)),
-            bindparam("dones", type_=ARRAY(Text)),
-            bindparam("nows", type_=ARRAY(Text)),
-        )
-        .table_valued("owner_id", "title", "done", "now", with_ordinality="position")
+        func.unnest(*(bindparam(name, type_=ARRAY(Text)) for name in lists))
+        .table_valued(*columns, with_ordinality="position")
         .render_derived(name="given")
     )
     # Ids drawn here, in the given order, so that each inserted row can be
@@ -115,6 +130,7 @@ def _creations_with_events() -> Select[Any]:
         cast(given.c.done, TASKS.c.done.type).label("done"),
         cast(given.c.now, DateTime(timezone=True)).label("now"),
         given.c.position,
+        *([given.c.key, given.c.fingerprint] if keyed else []),
     ).cte("given_task")
     new_task = (
         insert(TASKS)
@@ -144,10 +160,44 @@ def _creations_with_events() -> Select[Any]:
         .select_from(new_task)
         .order_by(new_task.c.id)
     )
+    created = select(given_task.c.position, *new_task.c).select_from(
+        new_task.join(given_task, new_task.c.id == given_task.c.id)
+    )
+    if not keyed:
+        return created.add_cte(_insert_rows(events).cte("new_event"))
+    new_event = _insert_rows(events).returning(EVENTS.c.task_id, EVENTS.c.payload).cte("new_event")
     return (
-        select(given_task.c.position, *new_task.c)
-        .select_from(new_task.join(given_task, new_task.c.id == given_task.c.id))
-        .add_cte(_insert_rows(events).cte("new_event"))
+        created.add_columns(new_event.c.payload.label("json"))
+        .join(new_event, new_event.c.task_id == new_task.c.id)
+        .add_cte(_insert_records(given_task, new_event).cte("new_record"))
+    )
+
+
+def _insert_records(given_task: Any, new_event: Any) -> Insert:
+    """Each created task's idempotency record: 201, its JSON, and its ETag (version 1)."""
+    headers = _constant('{"ETag": "\\"1\\""}')
+    expires_at = bindparam("expires_at", type_=KEYS.c.expires_at.type)
+    return insert(KEYS).from_select(
+        [
+            "owner_id",
+            "key",
+            "fingerprint",
+            "status_code",
+            "response_body",
+            "response_headers",
+            "created_at",
+            "expires_at",
+        ],
+        select(
+            given_task.c.owner_id,
+            given_task.c.key,
+            given_task.c.fingerprint,
+            literal(201),
+            new_event.c.payload,
+            headers,
+            given_task.c.now,
+            expires_at,
+        ).select_from(given_task.join(new_event, new_event.c.task_id == given_task.c.id)),
     )
 
 
@@ -251,6 +301,7 @@ def note_written(session: AsyncSession) -> None:
 
 
 EVENTS = typing.cast(Table, TaskEvent.__table__)
+KEYS = typing.cast(Table, IdempotencyKey.__table__)
 TASKS = statements.TASKS
 EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
 

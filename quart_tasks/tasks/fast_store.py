@@ -19,22 +19,32 @@ Off with `DB_FAST_PATH=false`; the tests run both ways on PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 from quart import request
 from sqlalchemy.sql import Executable
 
 from quart_tasks.auth.caller import Principal
+from quart_tasks.idempotency.store import KeyTaken
 from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.sessions import READ_ONLY_METHODS, Database, request_session_free
 from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks import event_log, events
+from quart_tasks.tasks.bounds_reads import bounds_reads
 from quart_tasks.tasks.create_batches import create_batches
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.read_batches import read_batches
 from quart_tasks.tasks.scope import reaches_every_task
-from quart_tasks.tasks.store import Change, PortableTaskStore, check_id, task_not_found
+from quart_tasks.tasks.store import (
+    Change,
+    KeyedCreate,
+    PortableTaskStore,
+    check_id,
+    task_not_found,
+)
 
 
 class FastTaskStore(PortableTaskStore):
@@ -56,6 +66,13 @@ class FastTaskStore(PortableTaskStore):
         if self._reads_on_driver():
             return await self._driver().rows(statement, values)  # type: ignore[arg-type]
         return await super().read(statement, values)
+
+    async def log_bounds(self) -> tuple[int, int]:
+        """With the other reads of the bounds of the moment (`bounds_reads`), when on the
+        driver."""
+        if not self._reads_on_driver():
+            return await super().log_bounds()
+        return await bounds_reads(self._driver()).read()
 
     async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
         """With the other reads by id of the moment (`read_batches`), when on the driver."""
@@ -96,6 +113,38 @@ class FastTaskStore(PortableTaskStore):
         )
         rows = (await work.session.execute(statement, values)).all()
         events.note_written(work.session)
+        work.after_commit("purge old task events", event_log.purge_some)
+        return sorted(rows, key=lambda row: row.position)
+
+    def writes_creates_alone(self, work: UnitOfWork) -> bool:
+        return not work.session.in_transaction()
+
+    async def read_alone(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
+        return await self._driver().rows(statement, values)  # type: ignore[arg-type]
+
+    async def create_keyed_alone(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        given: Sequence[KeyedCreate],
+        expires_at: datetime,
+    ) -> Sequence[Any]:
+        if not work.alone():
+            raise RuntimeError("a keyed batch of creates must be the unit of work's one write")
+        statement, values = events.keyed_creations_with_events(
+            caller.user_id,
+            [create.title for create in given],
+            [create.done for create in given],
+            utcnow(),
+            [create.key for create in given],
+            [create.fingerprint for create in given],
+            expires_at,
+        )
+        try:
+            rows = await self._driver().rows(statement, values)
+        except asyncpg.UniqueViolationError:
+            raise KeyTaken() from None
+        events.announce_committed()
         work.after_commit("purge old task events", event_log.purge_some)
         return sorted(rows, key=lambda row: row.position)
 

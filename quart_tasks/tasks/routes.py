@@ -167,8 +167,8 @@ async def run_commands(data: BatchRequest) -> Response:
     leaves the others applied, unless `atomic`: then nothing is applied, and
     the other commands answer 424 `not_applied`.
     """
-    result = await run_batch(services().tasks, current_principal(), data)
-    return Response(result.model_dump_json(exclude_none=True), content_type="application/json")
+    answer = await run_batch(services().tasks, current_principal(), data)
+    return Response(answer.json(), content_type="application/json")
 
 
 @tasks.get(TASK_URL)

@@ -24,6 +24,7 @@ from sqlalchemy.sql import Executable
 
 from quart_tasks.auth.caller import Principal
 from quart_tasks.auth.models import username_key
+from quart_tasks.services import services
 from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.storage.sessions import db_session
@@ -74,6 +75,16 @@ class TaskFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyedCreate:
+    """A create that records its result under an idempotency key."""
+
+    title: str
+    done: bool
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A change's statement and values, as `statements.change` binds them."""
 
@@ -120,6 +131,12 @@ class PortableTaskStore:
         tasks = await self.read(statement, values)
         return tasks[:page_size], len(tasks) > page_size
 
+    async def log_bounds(self) -> tuple[int, int]:
+        """The event log's oldest and newest positions, 0 for none (`event_log.bounds`)."""
+        postgresql = services().database.is_postgresql
+        oldest, newest = (await self.read(event_log.bounds_query(postgresql=postgresql), {}))[0]
+        return oldest or 0, newest or 0
+
     async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
         check_id(task_id)
         found = await self.read(
@@ -150,6 +167,26 @@ class PortableTaskStore:
             created.append(task)
         work.after_commit("purge old task events", event_log.purge_some)
         return created
+
+    def writes_creates_alone(self, work: UnitOfWork) -> bool:
+        """Whether a batch of nothing but creates may go as `create_keyed_alone`."""
+        return False
+
+    async def read_alone(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
+        """A SELECT's rows outside any unit of work (where `writes_creates_alone`)."""
+        raise NotImplementedError
+
+    async def create_keyed_alone(
+        self,
+        work: UnitOfWork,
+        caller: Principal,
+        given: Sequence[KeyedCreate],
+        expires_at: datetime,
+    ) -> Sequence[Any]:
+        """Where `writes_creates_alone`: new tasks, their events and their idempotency
+        records as one statement, committed by itself; each row with `json` (see
+        `events.keyed_creations_with_events`). `KeyTaken` if a key was recorded meanwhile."""
+        raise NotImplementedError
 
     async def update(
         self,

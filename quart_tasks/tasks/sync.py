@@ -21,7 +21,7 @@ from typing import Any
 from quart_tasks.auth.caller import Principal
 from quart_tasks.auth.models import username_key
 from quart_tasks.services import services
-from quart_tasks.tasks import changes, event_log
+from quart_tasks.tasks import changes
 from quart_tasks.tasks.schemas import SyncPage, TaskOut
 from quart_tasks.tasks.scope import EVERY_OWNER, list_scope
 from quart_tasks.tasks.sorting import SORT_ORDERS
@@ -101,9 +101,7 @@ async def sync_page(
     given = SyncToken.decode(token) if token is not None else None
     if given is not None and (given.user_id != caller.user_id or given.scope != scope):
         raise InvalidSyncToken("issued for another caller or owner")
-    postgresql = services().database.is_postgresql
-    oldest, newest = (await store.read(event_log.bounds_query(postgresql=postgresql), {}))[0]
-    oldest, newest = oldest or 0, newest or 0
+    oldest, newest = await store.log_bounds()
     if given is None or given.after is None:
         upto = newest if given is None or given.upto is None else given.upto
         last_id = 0 if given is None else given.last_id
@@ -122,6 +120,7 @@ async def sync_page(
         "owner_id": caller.user_id,
         "owner_key": username_key(owner) if owner and owner != EVERY_OWNER else None,
     }
+    postgresql = services().database.is_postgresql
     statement = changes.changed_tasks(list_scope(caller, owner), postgresql=postgresql)
     rows = await store.read(statement, values)
     page, has_more = rows[:page_size], len(rows) > page_size

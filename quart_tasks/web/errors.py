@@ -87,11 +87,16 @@ def unauthorized(message: str, *, invalid_token: bool = False) -> APIError:
     return APIError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
-def error_response(error: APIError) -> Response:
+def error_body(error: APIError) -> dict[str, Any]:
+    """The members of the one error shape's `error`."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details is not None:
         body["details"] = list(error.details)
-    response = jsonify({"error": body})
+    return body
+
+
+def error_response(error: APIError) -> Response:
+    response = jsonify({"error": error_body(error)})
     response.status_code = error.status
     response.headers.update(error.headers)
     return response

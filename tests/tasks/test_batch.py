@@ -11,6 +11,7 @@ from quart import Quart
 
 from quart_tasks.services import services_of
 from quart_tasks.tasks import event_log
+from quart_tasks.tasks.batch_schemas import BatchResult
 from tests.helpers.apps import bearer, position_events
 from tests.helpers.support import Client
 
@@ -33,6 +34,7 @@ async def post_batch(
     response = await client.post(BATCH, json={"commands": commands, **options}, headers=auth)
     assert response.status_code == 200, await response.get_data()
     body: dict[str, Any] = await response.get_json()
+    BatchResult.model_validate(body)  # the answer is what the OpenAPI document says
     return body
 
 

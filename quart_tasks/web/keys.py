@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,11 @@ def key_id(secret: str) -> str:
 class KeyRing:
     signing_key_id: str
     keys: Mapping[str, str]  # kid -> secret
+    verified: dict[tuple[bytes, str], dict[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Signed tokens (`web.signed`) this ring has verified, by purpose and token: a client
+    polling with one token is not checked again each time. Bounded by `signed`."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> KeyRing:

@@ -34,8 +34,25 @@ def sign(content: dict[str, Any], purpose: bytes) -> str:
     return f"{_b64(payload)}.{_b64(_mac(ring.keys[ring.signing_key_id], purpose, payload))}"
 
 
+VERIFIED_KEPT = 4096
+"""Verified tokens a process remembers (`KeyRing.verified`), the oldest forgotten first."""
+
+
 def verify(token: str, purpose: bytes) -> dict[str, Any] | None:
     """The token's content, or None when it was not signed here for `purpose`, or was altered."""
+    verified = services().key_ring.verified
+    content = verified.get((purpose, token))
+    if content is None:
+        content = _check(token, purpose)
+        if content is None:
+            return None
+        if len(verified) >= VERIFIED_KEPT:
+            del verified[next(iter(verified))]
+        verified[(purpose, token)] = content
+    return dict(content)
+
+
+def _check(token: str, purpose: bytes) -> dict[str, Any] | None:
     try:
         payload_part, mac_part = token.split(".")
         payload, mac = _unb64(payload_part), _unb64(mac_part)

@@ -11,7 +11,7 @@ measurements, each side by side in alternating runs:
   batches) in pages of 500: the time to read every page, and per page.
 
     .venv/bin/python bench/offline_clients.py [--runs 3] [--duration 8] [--workers 2]
-        [--measure idle,sync,batch]
+        [--measure idle,sync,batch] [--smoke]
 """
 
 from __future__ import annotations
@@ -192,7 +192,12 @@ def main() -> None:
     parser.add_argument(
         "--measure", default="idle,sync,batch", help="which of idle, sync, batch (comma-separated)"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="one short run of each: proves the script works"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.duration = 1, 2
     chosen = args.measure.split(",")
     server = argparse.Namespace(
         database="postgres",

@@ -6,7 +6,10 @@ send them. A failed command needs no savepoint to stay its own: each write is
 one guarded statement that either writes or raises before writing (see
 `store`). So without `atomic` a failed command leaves the others applied,
 and with it the batch rolls back, its failure raised out of the transaction.
-Creates in a row go to the database as one statement (`create_many`).
+Creates in a row go to the database as one statement (`create_many`). On the
+fast path a batch of nothing but creates needs no transaction: its records
+are read, then its tasks, their events and their records are written by one
+statement, which commits by itself (`create_keyed_alone`).
 
 A command's uuid is an idempotency key of the caller's, as `Idempotency-Key`
 is for a single request: its result is recorded with the batch's writes and
@@ -134,8 +137,10 @@ class BatchRun:
         fingerprints = [_fingerprint(command) for command in commands]
         uuids = [command.uuid for command in commands]
         # Nothing but creates: on the fast path, two statements outside any transaction.
-        alone = all(command.type == "create" for command in commands) and (
-            self.store.writes_creates_alone(self.work)
+        alone = (
+            bool(commands)
+            and all(command.type == "create" for command in commands)
+            and self.store.writes_creates_alone(self.work)
         )
         found = await self.recorded_alone(uuids) if alone else None
         alone = found is not None

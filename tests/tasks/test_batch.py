@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from quart import Quart
+from sqlalchemy import update
 
+from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.services import services_of
+from quart_tasks.storage.base import utcnow
 from quart_tasks.tasks import event_log
 from quart_tasks.tasks.batch_schemas import BatchResult
 from tests.helpers.apps import bearer, position_events
@@ -319,3 +323,28 @@ async def test_a_batch_over_the_body_limit_is_refused(
 
     assert response.status_code == 413
     assert (await response.get_json())["error"]["code"] == "payload_too_large"
+
+
+async def test_an_empty_batch_answers_no_results(client: Client, auth: dict[str, str]) -> None:
+    assert await post_batch(client, auth, []) == {"results": [], "temp_id_mapping": {}}
+
+
+async def test_an_expired_uuid_runs_again(
+    client: Client, app: Quart, auth: dict[str, str], count_tasks: CountTasks
+) -> None:
+    commands = [create("old", "first time")]
+    await post_batch(client, auth, commands)
+    database = services_of(app).database
+    assert database.sessionmaker is not None
+    async with database.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(IdempotencyKey).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    again = await post_batch(client, auth, commands)
+    replayed = await post_batch(client, auth, commands)
+
+    assert again["results"][0]["status"] == 201
+    assert "replayed" not in again["results"][0]
+    assert replayed["results"][0]["replayed"] is True
+    assert await count_tasks() == 2

@@ -58,6 +58,8 @@ def test_swagger_ui_lists_every_operation_offline(live_server: str) -> None:
         ("GET", "/api/users/me"),
         ("GET", "/api/tasks"),
         ("POST", "/api/tasks"),
+        ("GET", "/api/tasks/sync"),
+        ("POST", "/api/tasks/batch"),
         ("GET", "/api/tasks/{task_id}"),
         ("PUT", "/api/tasks/{task_id}"),
         ("PATCH", "/api/tasks/{task_id}"),

@@ -52,8 +52,10 @@ class Config(BaseSettings):
     ARGON2_TIME_COST: int = Field(default=2, ge=1)
     ARGON2_MEMORY_KIB: int = Field(default=19 * 1024, ge=8)
     ARGON2_PARALLELISM: int = Field(default=1, ge=1)
-    LOGIN_FAILURES_PER_USERNAME: str = "5/minute"
-    LOGIN_FAILURES_PER_ADDRESS: str = "5/minute"
+    LOGIN_FAILURES_PER_PAIR: str = "5/minute"
+    LOGIN_FAILURES_PER_ADDRESS: str = "100/hour"
+    LOGIN_FAILURES_PER_USERNAME: str = "20/hour"
+    LOGIN_DELAY_MAX_SECONDS: float = Field(default=10.0, ge=0)
     RATE_LIMIT_KEY_PREFIX: str = "quart-tasks"
     IDEMPOTENCY_TTL_SECONDS: int = Field(default=24 * 3600, gt=0)
     IDEMPOTENCY_WAIT_MS: int = Field(default=2000, gt=0)
@@ -76,7 +78,12 @@ class Config(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
 
-    @field_validator("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_ADDRESS", "RATE_LIMIT")
+    @field_validator(
+        "LOGIN_FAILURES_PER_PAIR",
+        "LOGIN_FAILURES_PER_USERNAME",
+        "LOGIN_FAILURES_PER_ADDRESS",
+        "RATE_LIMIT",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -38,7 +38,8 @@ def token_response(user: User, family_id: str, refresh_token: str) -> TokenRespo
 async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]:
     """Exchange a username and password for an access token and a refresh token.
 
-    Failed logins are limited per username and per client address.
+    Failed logins are limited per username and client address (429), per address
+    (429), and per username by a growing delay, never a lock.
     """
     throttle = services().login_throttle
     key, address = username_key(data.username), request.remote_addr or "unknown"
@@ -52,6 +53,7 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
         await throttle.record_failure(key, address)
         raise unauthorized("Invalid credentials")
     assert user is not None
+    await throttle.record_success(key, address)
     new_hash = await hashes.hash(data.password) if hashes.needs_rehash(user.password_hash) else None
     config = current_app.config
     async with unit_of_work() as work:

@@ -54,6 +54,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         config = settings_for_test(
             tmp_path,
             DATABASE_URL=url,
+            LOGIN_FAILURES_PER_PAIR="100000/minute",
             LOGIN_FAILURES_PER_ADDRESS="100000/minute",
             LOGIN_FAILURES_PER_USERNAME="100000/minute",
         )

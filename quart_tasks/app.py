@@ -42,6 +42,7 @@ from quart_tasks.web.query_string import require_utf8_query
 from quart_tasks.web.rate_limits import api_rate_limit_for, create_storage, init_rate_limit_headers
 from quart_tasks.web.request_id import init_request_id
 from quart_tasks.web.security_headers import init_security_headers
+from quart_tasks.web.tracing import install_tracing, tracing_wanted
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def create_app(config: Config | None = None) -> Quart:
     register_blueprints(app)
     app.before_serving(partial(run_in_order, start_up(app, services)))
     app.after_serving(partial(run_in_order, shut_down(app, services)))
+    if tracing_wanted(app.config):
+        install_tracing(app)  # inside the proxy fix: its spans see the client's address
     if app.config["TRUSTED_PROXIES"]:
         app.asgi_app = TrustedProxies(app.asgi_app, parse_networks(app.config["TRUSTED_PROXIES"]))  # type: ignore[assignment]
     return app

@@ -71,6 +71,8 @@ class Config(BaseSettings):
     REDIS_URL: str | None = None
     REDIS_TIMEOUT: float = Field(default=0.5, gt=0)
     METRICS_ENABLED: bool = False
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = ""
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str = ""
     TRUSTED_PROXIES: str = ""
     ALLOW_SQLITE_IN_PRODUCTION: bool = False
     LOG_FORMAT: Literal["json", "text", ""] = ""

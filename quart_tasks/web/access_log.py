@@ -26,20 +26,23 @@ async def _log_request(response: Response) -> Response:
     duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
     principal = g.get("principal")
     route = route_template()
+    fields = {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "route": route,
+        "status": response.status_code,
+        "duration_ms": duration_ms,
+        "user_id": principal.user_id if principal is not None else None,
+    }
+    if "trace_id" in g:  # set when tracing is on (`web.tracing`)
+        fields["trace_id"] = g.trace_id
     logger.info(
         "%s %s %s %.1fms",
         request.method,
         route,
         response.status_code,
         duration_ms,
-        extra={
-            "request_id": g.get("request_id"),
-            "method": request.method,
-            "route": route,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "user_id": principal.user_id if principal is not None else None,
-        },
+        extra=fields,
     )
     return response
 

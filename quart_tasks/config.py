@@ -36,6 +36,8 @@ class Config(BaseSettings):
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
     DB_POOL_PRE_PING: bool = False
     DB_FAST_PATH: bool = True
+    DB_BEHIND_POOLER: bool = False
+    EVENTS_LISTEN_URL: str = ""
     """On PostgreSQL, run what task requests can straight on asyncpg, in batches."""
     READY_TIMEOUT: float = Field(default=1.0, gt=0)
     RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)

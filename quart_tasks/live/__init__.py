@@ -34,7 +34,11 @@ class LiveStreams:
 
         listener = None
         if make_url(config["DATABASE_URL"]).get_backend_name() == "postgresql":
-            listener = postgres_listener(config["DATABASE_URL"], config["DB_CONNECT_TIMEOUT"])
+            # LISTEN holds a session of its own: behind a transaction-mode pooler it needs
+            # a direct connection (EVENTS_LISTEN_URL); without one it would hear nothing,
+            # and changes would reach streams only with the poll.
+            listen_url = config["EVENTS_LISTEN_URL"] or config["DATABASE_URL"]
+            listener = postgres_listener(listen_url, config["DB_CONNECT_TIMEOUT"])
         self.broker = Broker(
             new_session,
             queue_size=config["EVENTS_QUEUE_SIZE"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,24 @@ from sqlalchemy.pool import StaticPool
 
 from quart_tasks.storage.internals import check_storage_internals
 from quart_tasks.storage.pool import FairAsyncQueuePool
+
+
+def _pooler_options() -> dict[str, Any]:
+    """Behind a transaction-mode pooler (PgBouncer) a connection's statements may run on
+    any server connection, so none may count on a statement prepared before:
+
+    - asyncpg caches nothing, so it runs each statement unnamed, in one exchange (the
+      direct path's statements, `storage.driver`);
+    - SQLAlchemy's dialect, which prepares each statement by name, caches none, and
+      names each afresh (a server connection outlives its clients and keeps the names
+      they prepared). Its statements then need a transaction, so that preparing and
+      running meet one server connection: see `sessions.Database.connect`.
+    """
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__qt_{uuid.uuid4().hex}__",
+    }
 
 
 def create_engine(config: Mapping[str, Any]) -> AsyncEngine:
@@ -32,7 +51,10 @@ def create_engine(config: Mapping[str, Any]) -> AsyncEngine:
             # checkout would spare that one request at the cost of a round trip
             # on all of them.
             pool_pre_ping=config["DB_POOL_PRE_PING"],
-            connect_args={"timeout": config["DB_CONNECT_TIMEOUT"]},
+            connect_args={
+                "timeout": config["DB_CONNECT_TIMEOUT"],
+                **(_pooler_options() if config["DB_BEHIND_POOLER"] else {}),
+            },
         )
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:

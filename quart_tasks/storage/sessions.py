@@ -59,9 +59,15 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             # Under READ COMMITTED every statement takes its own snapshot anyway,
             # so a reading request gains nothing from BEGIN and ROLLBACK but two
-            # round trips; it runs its statements in autocommit instead.
+            # round trips; it runs its statements in autocommit instead. Not behind
+            # a pooler: there SQLAlchemy's statements need a transaction (`engine`).
+            reads = (
+                self.engine
+                if self.config["DB_BEHIND_POOLER"]
+                else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
             self.read_sessionmaker = async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                reads,
                 expire_on_commit=False,
                 sync_session_class=ReadOnlySession,
             )

@@ -95,6 +95,9 @@ def free_port() -> int:
 
 def server_environment(database_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
+    if env.get("EVENTS_LISTEN_URL"):  # behind a pooler: the direct way to this database
+        direct = make_url(env["EVENTS_LISTEN_URL"]).set(database=make_url(database_url).database)
+        env["EVENTS_LISTEN_URL"] = direct.render_as_string(hide_password=False)
     env.update(
         APP_ENV="development",
         DATABASE_URL=database_url,

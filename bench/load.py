@@ -487,6 +487,14 @@ def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Targ
             **dict(setting.split("=", 1) for setting in args.server_env),
         )
         seed(url, args.seed, owner_id=1)
+        if args.pooler:
+            # Served through a PgBouncer already listening there, in front of the same
+            # server; LISTEN keeps its direct connection.
+            env["EVENTS_LISTEN_URL"] = env["DATABASE_URL"]
+            env["DATABASE_URL"] = env["DATABASE_URL"].replace(
+                "@127.0.0.1:5432/", f"@127.0.0.1:{args.pooler}/"
+            )
+            env["DB_BEHIND_POOLER"] = "true"
         port = free_port()
         command = [
             sys.executable,
@@ -704,6 +712,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a quick run that only proves the script works"
+    )
+    parser.add_argument(
+        "--pooler",
+        type=int,
+        metavar="PORT",
+        help="serve quart-tasks through the PgBouncer listening on this local port "
+        "(transaction mode, in front of the local PostgreSQL)",
     )
     args = parser.parse_args()
     args.connection_divisor = 1

@@ -205,6 +205,7 @@ def main() -> None:
         workers=args.workers,
         server_env=[],
         hypercorn_config=None,
+        pooler=None,
     )
     with (
         tempfile.TemporaryDirectory() as workdir,

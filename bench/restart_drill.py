@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=options.workers,
         server_env=[],
         hypercorn_config=None,
+        pooler=None,
     )
     with (
         tempfile.TemporaryDirectory() as workdir,

@@ -476,6 +476,19 @@ def id_range(base_url: str, token: str) -> tuple[int, int]:
 # --- targets --------------------------------------------------------------------
 
 
+def postgres_target(workers: int, seed: int) -> argparse.Namespace:
+    """The options `quart_tasks_target` reads, for another benchmark's server: PostgreSQL,
+    direct, default settings."""
+    return argparse.Namespace(
+        database="postgres",
+        seed=seed,
+        workers=workers,
+        server_env=[],
+        hypercorn_config=None,
+        pooler=None,
+    )
+
+
 @contextmanager
 def quart_tasks_target(args: argparse.Namespace, workdir: Path) -> Iterator[Target]:
     with database(args.database, workdir, "quart") as url:

@@ -32,6 +32,7 @@ from load import (
     checkpoint,
     cpu_seconds,
     postgres,
+    postgres_target,
     process_tree,
     quart_tasks_target,
     wrk,
@@ -199,14 +200,7 @@ def main() -> None:
     if args.smoke:
         args.runs, args.duration = 1, 2
     chosen = args.measure.split(",")
-    server = argparse.Namespace(
-        database="postgres",
-        seed=CHANGES,
-        workers=args.workers,
-        server_env=[],
-        hypercorn_config=None,
-        pooler=None,
-    )
+    server = postgres_target(args.workers, seed=CHANGES)
     with (
         tempfile.TemporaryDirectory() as workdir,
         quart_tasks_target(server, Path(workdir)) as target,

@@ -117,14 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--down", type=float, default=4, help="seconds the cluster stays down")
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args(argv)
-    server = argparse.Namespace(
-        database="postgres",
-        seed=10_000,
-        workers=options.workers,
-        server_env=[],
-        hypercorn_config=None,
-        pooler=None,
-    )
+    server = load.postgres_target(options.workers, seed=10_000)
     with (
         tempfile.TemporaryDirectory() as workdir,
         load.quart_tasks_target(server, Path(workdir)) as target,

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -50,18 +51,26 @@ async def postgres_up() -> bool:
     return True
 
 
-async def drive(
-    target: load.Target, duration: float, restart_at: float, down: float
-) -> tuple[list[tuple[float, str]], float, float]:
-    """Each answer as (seconds from the start, status); when the database went down and up."""
-    answers: list[tuple[float, str]] = []
-    started = time.monotonic()
-    lo, hi = target.id_range
-    headers = {"Authorization": f"Bearer {target.token}"}
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    went_down = came_up = 0.0
+Answers = list[tuple[float, str]]
+"""Each answer as (seconds from the start, status or transport error)."""
 
-    async with httpx.AsyncClient(base_url=target.base_url, timeout=30, limits=limits) as http:
+
+async def drive(
+    base_url: str,
+    token: str,
+    id_range: tuple[int, int],
+    duration: float,
+    disruption: Callable[[float], Awaitable[None]],
+) -> Answers:
+    """S5's mix from `CONNECTIONS` clients for `duration` seconds, while `disruption`
+    (given the start, on the monotonic clock) runs beside them."""
+    answers: Answers = []
+    started = time.monotonic()
+    lo, hi = id_range
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
 
         async def client(seed: int) -> None:
             rng = random.Random(seed)
@@ -86,24 +95,34 @@ async def drive(
                 if not status.startswith("2"):
                     await asyncio.sleep(0.05)  # as a client honouring a short Retry-After
 
-        async def restart() -> None:
-            nonlocal went_down, came_up
-            await asyncio.sleep(restart_at)
-            went_down = time.monotonic() - started
-            await asyncio.to_thread(cluster, "stop")
-            await asyncio.sleep(down)
-            await asyncio.to_thread(cluster, "start")
-            for _ in range(1200):  # a minute at most
-                if await postgres_up():
-                    break
-                await asyncio.sleep(0.05)
-            came_up = time.monotonic() - started
+        await asyncio.gather(disruption(started), *(client(n) for n in range(CONNECTIONS)))
+    return answers
 
-        await asyncio.gather(restart(), *(client(n) for n in range(CONNECTIONS)))
+
+async def restarted_database(
+    target: load.Target, duration: float, restart_at: float, down: float
+) -> tuple[Answers, float, float]:
+    """The answers, and when the database went down and came up again."""
+    went_down = came_up = 0.0
+
+    async def restart(started: float) -> None:
+        nonlocal went_down, came_up
+        await asyncio.sleep(restart_at)
+        went_down = time.monotonic() - started
+        await asyncio.to_thread(cluster, "stop")
+        await asyncio.sleep(down)
+        await asyncio.to_thread(cluster, "start")
+        for _ in range(1200):  # a minute at most
+            if await postgres_up():
+                break
+            await asyncio.sleep(0.05)
+        came_up = time.monotonic() - started
+
+    answers = await drive(target.base_url, target.token, target.id_range, duration, restart)
     return answers, went_down, came_up
 
 
-def longest_gap(answers: list[tuple[float, str]]) -> tuple[float, float]:
+def longest_gap(answers: Answers) -> tuple[float, float]:
     """The longest stretch between two 2xx answers: its length and where it began."""
     successes = sorted(moment for moment, status in answers if status.startswith("2"))
     gaps = [(b - a, a) for a, b in itertools.pairwise(successes)]
@@ -123,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         load.quart_tasks_target(server, Path(workdir)) as target,
     ):
         answers, went_down, came_up = asyncio.run(
-            drive(target, options.duration, options.restart_at, options.down)
+            restarted_database(target, options.duration, options.restart_at, options.down)
         )
         log = (Path(workdir) / "quart-tasks.log").read_text(errors="replace")
     by_status = Counter(status for _, status in answers)

@@ -18,9 +18,8 @@ from hypercorn.asyncio.worker_context import AsyncioSingleTask
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H11Protocol
 
-from quart_tasks.serving.client_close import PromptlyClosingTCPServer
 from quart_tasks.serving.fences import Fence, Touch, check_all
-from quart_tasks.serving.response_writes import OneWriteH11Protocol
+from quart_tasks.serving.stop_drain import DrainingH11Protocol, DrainingTCPServer
 
 HYPERCORN = ("0.18.",)
 
@@ -62,6 +61,26 @@ ONE_WRITE = Fence(
     ),
 )
 
+STOP_DRAIN = Fence(
+    name="keep-alive connections answered while stopping (serving.stop_drain)",
+    library="hypercorn",
+    versions=HYPERCORN,
+    unnecessary_when=(
+        "Hypercorn answers with `Connection: close` once a worker is stopping, gives an "
+        "idle keep-alive connection a moment for a request already on its way, and its "
+        "idle timer honours a cancel that comes with the stop (asyncio.timeout, not wait_for)"
+    ),
+    touches=(
+        Touch(TCPServer, "_idle_timeout", "async function", ("self",)),
+        Touch(TCPServer, "_initiate_server_close", "async function", ("self",)),
+        Touch(TCPServer.__init__, "context", "named in"),
+        Touch(TCPServer.__init__, "config", "named in"),
+        Touch(H11Protocol.__init__, "context", "named in"),
+        Touch(H11Protocol, "_send_h11_event", "async function", ("self", "event")),
+        Touch(hypercorn.asyncio.run.worker_serve, "terminated", "named in"),
+    ),
+)
+
 WORKERS = Fence(
     name="supervised workers and shared accepts (serving.supervisor, serving.accepting)",
     library="hypercorn",
@@ -99,11 +118,13 @@ WORKERS = Fence(
     ),
 )
 
-FENCES = (PROMPT_CLOSE, ONE_WRITE, WORKERS)
+FENCES = (PROMPT_CLOSE, ONE_WRITE, STOP_DRAIN, WORKERS)
 
 
 def install_serving_patches() -> None:
     """Check every fence, then have this process's Hypercorn worker serve through the patches."""
     check_all(FENCES)
-    hypercorn.asyncio.run.TCPServer = PromptlyClosingTCPServer  # type: ignore[attr-defined]
-    hypercorn.protocol.H11Protocol = OneWriteH11Protocol  # type: ignore[attr-defined]
+    # Each class adds its patch to the one before: prompt close, then the stop's drain;
+    # one write per response, then the stop's drain.
+    hypercorn.asyncio.run.TCPServer = DrainingTCPServer  # type: ignore[attr-defined]
+    hypercorn.protocol.H11Protocol = DrainingH11Protocol  # type: ignore[attr-defined]

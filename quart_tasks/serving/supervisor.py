@@ -10,13 +10,16 @@ one has stayed up.
 
 SIGTERM or SIGINT, sent to the supervisor or to the whole process group, shuts
 down gracefully: every worker stops accepting, finishes its requests within
-Hypercorn's `graceful_timeout`, and exits. SIGHUP replaces the workers one at a
-time, each new one started before its predecessor is told to stop.
+Hypercorn's `graceful_timeout`, and exits. SIGHUP replaces the workers: a new one
+starts for each, and an old one is told to stop only once a new one is serving,
+so the old code serves until the new code can, and a release whose workers
+cannot start leaves the old ones serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.synchronize import Event
 from typing import Any
@@ -64,16 +67,31 @@ class WorkerStopSignal:
     worker first stops accepting, leaving new connections to the other workers,
     and only reports the signal `DRAIN_SECONDS` later, once the connections it
     already accepted have had time to send their requests.
+
+    Hypercorn first polls the signal once its worker serves: that first call
+    tells the supervisor so, through `serving`.
     """
 
-    def __init__(self, event: Event, parent_pid: int, share: AcceptShare) -> None:
+    def __init__(
+        self,
+        event: Event,
+        parent_pid: int,
+        share: AcceptShare,
+        serving: Connection | None = None,
+    ) -> None:
         self.event = event
         self.parent_pid = parent_pid
         self.share = share
+        self.serving = serving
         self.listeners: list[socket.socket] = []
         self.draining_since: float | None = None
 
     def is_set(self) -> bool:
+        if self.serving is not None:
+            serving, self.serving = self.serving, None
+            with contextlib.suppress(OSError):  # the supervisor is gone: the check below
+                serving.send_bytes(b"serving")
+            serving.close()
         if self.draining_since is None:
             if not (self.event.is_set() or os.getppid() != self.parent_pid):
                 return False
@@ -118,6 +136,10 @@ class Worker:
     process: SpawnProcess
     stop: Event
     slot: int | None
+    serving: Connection | None = None
+    """Readable once the worker serves (or has died); None once heard."""
+    generation: int = 0
+    """How many reloads came before its start."""
     started_at: float = field(default_factory=time.monotonic)
     retiring: bool = False
 
@@ -158,6 +180,8 @@ class Supervisor:
         # Room to spare: SIGHUP starts each replacement before its predecessor leaves.
         self.connection_counts = ConnectionCounts(self.context, 4 * max(1, config.workers))
         self.workers: list[Worker] = []
+        self.replaced: list[Worker] = []  # reloaded, each to stop once a newer worker serves
+        self.generation = 0
         self.pending_starts: list[float] = []  # when each awaited replacement is due
         self.policy = RestartPolicy()
         self.stopping = False
@@ -192,12 +216,14 @@ class Supervisor:
             if self.pending_starts:
                 timeout = max(0.0, min(self.pending_starts) - time.monotonic())
             sentinels: list[Any] = [worker.process.sentinel for worker in self.workers]
-            ready = wait([*sentinels, wakeup], timeout)
+            serving = [w.serving for w in self.workers if w.serving is not None]
+            ready = wait([*sentinels, *serving, wakeup], timeout)
             if wakeup in ready:
                 _drain(wakeup)
             if self.stopping:
                 return
             self._reap(ready)
+            self._hear_serving(ready)
             self._start_due(sockets)
             if self.reload_requested:
                 self.reload_requested = False
@@ -212,8 +238,19 @@ class Supervisor:
             if self.on_worker_exit is not None:
                 self.on_worker_exit(worker.pid)
             exitcode = worker.process.exitcode or 0
+            if worker.serving is not None:
+                worker.serving.close()
+                worker.serving = None
             if worker.retiring:
                 logger.info("worker %s stopped (%s)", worker.pid, _describe_exit(exitcode))
+                continue
+            if worker in self.replaced:  # its replacement has already started
+                self.replaced.remove(worker)
+                logger.warning(
+                    "worker %s exited (%s) while being replaced",
+                    worker.pid,
+                    _describe_exit(exitcode),
+                )
                 continue
             uptime = time.monotonic() - worker.started_at
             delay = self.policy.after_exit(uptime, exitcode)
@@ -233,30 +270,59 @@ class Supervisor:
             self.pending_starts.remove(when)
             self.workers.append(self._start(sockets))
 
+    def _hear_serving(self, ready: list[Any]) -> None:
+        for worker in [w for w in self.workers if w.serving is not None and w.serving in ready]:
+            assert worker.serving is not None
+            try:
+                worker.serving.recv_bytes()
+            except EOFError:  # it died before serving: its sentinel tells the rest
+                pass
+            else:
+                self._retire_one_replaced(worker)
+            finally:
+                worker.serving.close()
+                worker.serving = None
+
     def _replace_all(self, sockets: Sockets) -> None:
-        current = [worker for worker in self.workers if not worker.retiring]
+        # A second SIGHUP does not replace again the ones already waiting to leave.
+        current = [w for w in self.workers if not w.retiring and w not in self.replaced]
         logger.info("replacing %d workers", len(current))
-        for old in current:  # a second SIGHUP must not replace the ones already leaving
+        self.generation += 1
+        for old in current:
             self.workers.append(self._start(sockets))
-            old.retiring = True
-            old.stop.set()
+            self.replaced.append(old)
+
+    def _retire_one_replaced(self, serving: Worker) -> None:
+        """A newer worker serves: one it replaces stops, of the generation just before
+        its own first (after two reloads, the first's workers may serve after the
+        second's: each still takes the place of one older than itself)."""
+        older = [w for w in self.replaced if w.generation < serving.generation]
+        if not older:
+            return  # started before the reload: it replaces nobody
+        old = max(older, key=lambda worker: worker.generation)
+        self.replaced.remove(old)
+        old.retiring = True
+        old.stop.set()
+        logger.info("worker %s serves; stopping worker %s", serving.pid, old.pid)
 
     def _start(self, sockets: Sockets) -> Worker:
         stop = self.context.Event()
         slot = self.connection_counts.claim()
         share = AcceptShare(self.connection_counts, slot)
+        serving, serving_sent = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=run_worker,
             kwargs={
                 "config": self.config,
                 "sockets": sockets,
-                "stop": WorkerStopSignal(stop, os.getpid(), share),
+                "stop": WorkerStopSignal(stop, os.getpid(), share, serving_sent),
                 "tuning": self.tuning,
             },
         )
         with _signals_deferred():
             process.start()
-        worker = Worker(process, stop, slot)
+        serving_sent.close()  # the worker's end: EOF here once the worker is gone
+        worker = Worker(process, stop, slot, serving, generation=self.generation)
         logger.info("worker %s started", worker.pid)
         return worker
 
@@ -273,6 +339,7 @@ class Supervisor:
             if worker.process.exitcode != 0:
                 self.exitcode = 1
         self.workers.clear()
+        self.replaced.clear()
 
     @contextmanager
     def _handling_signals(self) -> Iterator[None]:

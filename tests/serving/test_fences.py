@@ -18,6 +18,7 @@ from quart_tasks.serving.fences import FenceBroken
 from quart_tasks.serving.patches import FENCES as SERVING_FENCES
 from quart_tasks.serving.patches import install_serving_patches
 from quart_tasks.serving.response_writes import OneWriteH11Protocol
+from quart_tasks.serving.stop_drain import DrainingH11Protocol, DrainingTCPServer
 from quart_tasks.serving.supervisor import run_worker
 from quart_tasks.storage.engine import create_engine
 from quart_tasks.storage.internals import FENCES as STORAGE_FENCES
@@ -37,8 +38,11 @@ def test_every_fence_fits_the_installed_library(fence: fences.Fence) -> None:
 
 def test_installing_replaces_hypercorns_classes() -> None:
     install_serving_patches()
-    assert hypercorn.asyncio.run.TCPServer is PromptlyClosingTCPServer  # type: ignore[attr-defined]
-    assert hypercorn.protocol.H11Protocol is OneWriteH11Protocol  # type: ignore[attr-defined]
+    assert hypercorn.asyncio.run.TCPServer is DrainingTCPServer  # type: ignore[attr-defined]
+    assert hypercorn.protocol.H11Protocol is DrainingH11Protocol  # type: ignore[attr-defined]
+    # Each adds its patch to the others'.
+    assert issubclass(DrainingTCPServer, PromptlyClosingTCPServer)
+    assert issubclass(DrainingH11Protocol, OneWriteH11Protocol)
 
 
 def test_a_method_gone_from_hypercorn_stops_the_install_naming_the_patch(

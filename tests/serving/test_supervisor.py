@@ -87,6 +87,28 @@ def test_a_dead_workers_connection_count_slot_is_freed_for_its_replacement() -> 
     assert supervisor.pending_starts, "and the worker is replaced"
 
 
+def test_each_worker_that_serves_after_a_reload_stops_one_older_than_itself() -> None:
+    supervisor = Supervisor(Config())
+    events = get_context("spawn")
+
+    def worker(pid: int, generation: int) -> Worker:
+        return Worker(ExitedProcess(pid), events.Event(), None, generation=generation)  # type: ignore[arg-type]
+
+    first = [worker(1, 0), worker(2, 0)]
+    second = [worker(3, 1), worker(4, 1)]  # a reload's, not serving yet when
+    third = [worker(5, 2), worker(6, 2)]  # another reload came
+    supervisor.replaced = [*first, *second]
+
+    supervisor._retire_one_replaced(first[1])  # began serving only after the reloads
+    assert supervisor.replaced == [*first, *second], "it replaces nobody"
+    for serving in [*third, *second]:  # the newest serve first
+        supervisor._retire_one_replaced(serving)
+
+    assert supervisor.replaced == []
+    assert all(old.stop.is_set() for old in [*first, *second])
+    assert not any(new.stop.is_set() for new in third)
+
+
 async def test_a_stopping_worker_leaves_the_connection_counts() -> None:
     supervisor = Supervisor(Config())
     slot = supervisor.connection_counts.claim()
@@ -188,29 +210,81 @@ async def test_sigkill_every_second_loses_no_acknowledged_write(tmp_path: Path) 
 
 @pytest.mark.slow
 async def test_sighup_replaces_every_worker_and_no_request_fails(tmp_path: Path) -> None:
+    """Clients that keep their connections alive, as a proxy does, lose nothing to a reload."""
     with fresh_database_url(tmp_path) as url, served(url, tmp_path, two_workers) as server:
         before = await wait_for_workers(server, 2)
-        answers: list[int] = []
-        # New connections: an idle keep-alive connection is closed by its retiring
-        # worker, as on any restart, and a client retries a request it lost that way.
-        no_keep_alive = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(
-            base_url=server.base_url, timeout=30, limits=no_keep_alive
-        ) as http:
+        answers: Counter[str] = Counter()
+        replaced = asyncio.Event()
+
+        async def client(http: httpx.AsyncClient) -> None:
+            while not replaced.is_set():
+                try:
+                    answers[str((await http.get("/healthz")).status_code)] += 1
+                except httpx.TransportError as error:
+                    answers[type(error).__name__] += 1
+
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            clients = [asyncio.ensure_future(client(http)) for _ in range(CLIENTS)]
+            await asyncio.sleep(0.5)  # every client's connection open and in use
             server.process.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                answers.append((await http.get("/healthz")).status_code)
                 after = worker_pids(server.process.pid)
                 if len(after) == 2 and not after & before:
                     break
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # and on the new workers' connections for a while
+            replaced.set()
+            await asyncio.gather(*clients)
         output = server.output()
 
     assert len(after) == 2
     assert not after & before, "the old workers are still running"
-    assert set(answers) == {200}
+    assert set(answers) == {"200"}, answers
     assert "exited" not in output
+    assert output.count("serves; stopping worker") == 2, "each stopped once its successor served"
+
+
+@pytest.mark.slow
+async def test_a_reload_onto_workers_that_cannot_start_leaves_the_old_ones_serving(
+    tmp_path: Path,
+) -> None:
+    """Workers started while `broken` exists fail at once (Python cannot import its site
+    module), as a release that fails at import would; the old ones serve on, and stop
+    once new ones finally serve."""
+    broken = tmp_path / "broken"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        f"import os\nif os.path.exists({str(broken)!r}):\n    raise SystemExit(3)\n"
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    with (
+        fresh_database_url(tmp_path) as url,
+        served(url, tmp_path, two_workers, PYTHONPATH=path) as server,
+    ):
+        before = await wait_for_workers(server, 2)
+        broken.touch()
+        server.process.send_signal(signal.SIGHUP)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            answers = []
+            for _ in range(30):  # 3 s of new workers dying and being restarted
+                answers.append((await http.get("/healthz")).status_code)
+                await asyncio.sleep(0.1)
+            still = worker_pids(server.process.pid) & before
+            broken.unlink()
+            deadline = time.monotonic() + 30
+            while worker_pids(server.process.pid) & before and time.monotonic() < deadline:
+                answers.append((await http.get("/healthz")).status_code)
+                await asyncio.sleep(0.1)
+        after = await wait_for_workers(server, 2)
+        output = server.output()
+
+    assert still == before, "an old worker stopped before a new one served"
+    assert "exited (exit code 1) after 0.0 s" in output, "the new workers did not fail"
+    assert set(answers) == {200}
+    assert not after & before, "the old workers did not stop once new ones served"
+    assert len(after) == 2
 
 
 @pytest.mark.slow

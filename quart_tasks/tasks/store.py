@@ -210,7 +210,7 @@ class PortableTaskStore:
         change = self.change(caller, task_id, changes, expected)
         updated = await self.apply(work, change)
         if updated is None:
-            raise await self.refusal(caller, task_id)
+            raise await self.refusal(caller, task_id, checked_version=change.checks_version)
         work.after_commit("purge old task events", event_log.purge_some)
         return updated
 
@@ -228,7 +228,8 @@ class PortableTaskStore:
             .returning(Task.owner_id)
         )
         if owner_id is None:
-            raise await self.refusal(caller, task_id)
+            checked_version = expected is not None and not expected.any_version
+            raise await self.refusal(caller, task_id, checked_version=checked_version)
         await events.record_deletion(work.session, task_id, owner_id)
         work.after_commit("purge old task events", event_log.purge_some)
 
@@ -271,8 +272,14 @@ class PortableTaskStore:
             await events.record_change(work.session, "task.updated", updated)
         return updated
 
-    async def refusal(self, caller: Principal, task_id: int) -> APIError:
-        """Why a guarded write touched nothing: the task is gone (404) or has moved on (412)."""
+    async def refusal(self, caller: Principal, task_id: int, *, checked_version: bool) -> APIError:
+        """Why a guarded write touched nothing: the task is gone (404) or has moved on (412).
+
+        A write that checked no version touched nothing because the task was not there
+        (or not the caller's) when it ran: 404, even if the task has been created since
+        and the read below would find it."""
+        if not checked_version:
+            return task_not_found()
         current = await self.fetch(caller, task_id)
         return precondition_failed(current.version)
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from quart_tasks.tasks.fast_store import FastTaskStore
+from quart_tasks.tasks.store import PortableTaskStore
 from tests.helpers.support import Client
 
 
@@ -150,3 +152,26 @@ async def test_an_empty_patch_still_checks_if_match(
     response = await client.patch(path(task), json={}, headers={**auth, "If-Match": '"5"'})
 
     assert response.status_code == 412
+
+
+async def test_a_change_that_found_no_task_is_404_without_if_match_even_if_it_exists_now(
+    client: Client, auth: dict[str, str], task: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write ran before the task was committed (another request was creating it), and
+    the task is there by the time the refusal is explained: without a version to check,
+    that is not a failed precondition."""
+
+    async def touched_nothing(*_: object) -> None:
+        return None
+
+    for store in (PortableTaskStore, FastTaskStore):
+        monkeypatch.setattr(store, "apply", touched_nothing)
+
+    unconditional = await client.patch(path(task), json={"done": True}, headers=auth)
+    conditional = await client.patch(
+        path(task), json={"done": True}, headers={**auth, "If-Match": '"7"'}
+    )
+
+    assert unconditional.status_code == 404
+    assert conditional.status_code == 412
+    assert conditional.headers["ETag"] == '"1"'

@@ -15,7 +15,7 @@ from quart_tasks.services import services
 from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.web.access import public, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
-from quart_tasks.web.openapi import NoContent
+from quart_tasks.web.openapi import NoContent, operation_id
 
 auth = Blueprint("auth", __name__)
 
@@ -70,6 +70,7 @@ async def login(data: LoginRequest) -> tuple[TokenResponse, int, dict[str, str]]
 
 
 @auth.post("/token/refresh")
+@operation_id("refreshToken")
 @public
 @validate_request(RefreshRequest)
 @validate_response(TokenResponse)

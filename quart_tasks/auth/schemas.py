@@ -10,20 +10,39 @@ Credential = Annotated[StrictStr, StringConstraints(min_length=1, max_length=102
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"username": "alice", "password": "correct horse"}]},
+    )
 
     username: Credential
     password: Credential
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"refresh_token": "kI3tH8yq0c6Q8tEJ2t1n2Vw4"}]},
+    )
 
     refresh_token: Annotated[StrictStr, StringConstraints(min_length=1, max_length=1024)]
 
 
 class TokenResponse(BaseModel):
     """An access token, and the refresh token that gets the next one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2ln",
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "refresh_token": "kI3tH8yq0c6Q8tEJ2t1n2Vw4",
+                }
+            ]
+        }
+    )
 
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"

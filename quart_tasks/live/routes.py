@@ -14,7 +14,7 @@ from quart_tasks.services import services
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.web.access import accepts_query_token, require_auth
 from quart_tasks.web.errors import APIError
-from quart_tasks.web.openapi import event_stream
+from quart_tasks.web.openapi import event_stream, operation_id
 
 live = Blueprint("live", __name__)
 
@@ -66,6 +66,7 @@ async def release_request_session() -> None:
 
 
 @live.get("/tasks/events")
+@operation_id("streamTaskEvents")
 @require_auth
 @accepts_query_token
 @event_stream
@@ -102,6 +103,7 @@ async def task_events(query_args: StreamQuery) -> Response:
 
 
 @live.websocket("/tasks/ws")
+@operation_id("taskEventsWebSocket")
 @require_auth
 @accepts_query_token
 async def task_events_websocket() -> None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from quart_tasks.idempotency.models import KEY_MAX_LENGTH
-from quart_tasks.tasks.schemas import Strict, TaskOut
+from quart_tasks.tasks.schemas import TASK, Strict, TaskOut
 from quart_tasks.web.errors import ErrorBody
 
 MAX_COMMANDS = 100
@@ -57,6 +65,29 @@ class Command(Strict):
 
 
 class BatchRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "commands": [
+                        {
+                            "type": "create",
+                            "uuid": "5b0c1e4e-create",
+                            "temp_id": "new-1",
+                            "args": {"title": "Write the docs"},
+                        },
+                        {
+                            "type": "patch",
+                            "uuid": "5b0c1e4e-patch",
+                            "id": "new-1",
+                            "args": {"done": True},
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     commands: list[Command] = Field(max_length=MAX_COMMANDS, description="Run in order.")
     atomic: StrictBool = Field(
         default=False,
@@ -100,6 +131,25 @@ class CommandResult(BaseModel):
 
 class BatchResult(BaseModel):
     """One result per command, in order, and the ids the batch's temp_ids stand for."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {"uuid": "5b0c1e4e-create", "status": 201, "body": TASK, "etag": '"1"'},
+                        {
+                            "uuid": "5b0c1e4e-patch",
+                            "status": 200,
+                            "body": {**TASK, "done": True},
+                            "etag": '"2"',
+                        },
+                    ],
+                    "temp_id_mapping": {"new-1": 42},
+                }
+            ]
+        }
+    )
 
     results: list[CommandResult]
     temp_id_mapping: dict[str, int]

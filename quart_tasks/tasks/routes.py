@@ -40,7 +40,7 @@ from quart_tasks.tasks.sync import sync_page
 from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse
-from quart_tasks.web.openapi import NoContent
+from quart_tasks.web.openapi import NoContent, operation_id
 from quart_tasks.web.pagination import PageHeaders, link_header, next_link
 from quart_tasks.web.responses import json_response, no_content
 
@@ -153,6 +153,7 @@ async def create_task(data: TaskCreate) -> Response:
 
 
 @tasks.post("/tasks/batch")
+@operation_id("runBatch")
 @require_auth
 @validate_request(BatchRequest)
 @document_response(BatchResult, 200)

@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from quart_tasks.auth.models import USERNAME_MAX_LENGTH
 from quart_tasks.tasks.models import TITLE_MAX_LENGTH
@@ -43,18 +44,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TASK: JsonDict = {
+    "id": 42,
+    "title": "Write the docs",
+    "done": False,
+    "created_at": "2026-12-06T09:30:00.123456Z",
+    "updated_at": "2026-12-06T09:45:00.654321Z",
+}
+
+
 class TaskCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Write the docs"}]})
+
     title: Title
     done: StrictBool = False
 
 
 class TaskReplace(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Write the docs", "done": True}]}
+    )
+
     title: Title
     done: StrictBool
 
 
 class TaskPatch(Strict):
     """Any of the fields; those left out keep their value. `null` is not a value."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"done": True}]})
 
     title: Annotated[Title | None, WithJsonSchema(TITLE_SCHEMA)] = None
     done: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = None
@@ -102,7 +120,7 @@ class TaskListQuery(PageQuery):
 class TaskOut(BaseModel):
     """A task."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [TASK]})
 
     id: int
     title: str
@@ -114,9 +132,19 @@ class TaskOut(BaseModel):
 class TaskPage(OffsetPage[TaskOut]):
     """A page of tasks."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [TASK], "page": 1, "page_size": 20, "total": 1}]}
+    )
+
 
 class TaskCursorPage(BaseModel):
     """A page of a keyset walk: follow `next_cursor` (null on the last page)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [TASK], "page_size": 20, "next_cursor": "eyJpZCI6NDJ9.c2ln"}]
+        }
+    )
 
     items: list[TaskOut]
     page_size: int
@@ -146,6 +174,20 @@ class SyncQuery(BaseModel):
 class SyncPage(BaseModel):
     """A page of a sync: call again with `next_token` while `has_more`; keep the last
     page's `next_token` for the next sync."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": [TASK],
+                    "deleted": [17],
+                    "full_sync": False,
+                    "has_more": False,
+                    "next_token": "eyJwb3NpdGlvbiI6OTl9.c2ln",
+                }
+            ]
+        }
+    )
 
     tasks: list[TaskOut] = Field(description="Tasks created or changed, each in its latest state.")
     deleted: list[int] = Field(description="Ids of tasks deleted since the token.")

@@ -19,6 +19,7 @@ from quart_tasks.users import queries
 from quart_tasks.users.schemas import UserCreate, UserListQuery, UserOut, UserPage
 from quart_tasks.web.access import optional_auth, require_admin, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
+from quart_tasks.web.openapi import operation_id
 from quart_tasks.web.pagination import PageHeaders, link_header
 
 users = Blueprint("users", __name__)
@@ -53,6 +54,7 @@ async def create_user(data: UserCreate) -> tuple[UserOut, int]:
 
 
 @users.get("/users/me")
+@operation_id("getCurrentUser")
 @require_auth
 @validate_response(UserOut)
 async def me() -> UserOut:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic.config import JsonDict
 
 from quart_tasks.auth.models import USERNAME_MAX_LENGTH
 from quart_tasks.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -23,8 +24,19 @@ Password = Annotated[
 ]
 
 
+USER: JsonDict = {
+    "id": 2,
+    "username": "alice",
+    "role": "user",
+    "created_at": "2026-12-06T09:30:00.123456Z",
+}
+
+
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"username": "alice", "password": "correct horse"}]},
+    )
 
     username: Username
     password: Password
@@ -33,7 +45,7 @@ class UserCreate(BaseModel):
 class UserOut(BaseModel):
     """A user. The password is never returned."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [USER]})
 
     id: int
     username: str
@@ -47,3 +59,7 @@ class UserListQuery(PageQuery):
 
 class UserPage(OffsetPage[UserOut]):
     """A page of users."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [USER], "page": 1, "page_size": 20, "total": 1}]}
+    )

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from quart import Quart, Response, current_app, g, jsonify
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -54,6 +54,20 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     """An error: see the code for what went wrong."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": "Invalid request",
+                        "details": [{"loc": ["body", "title"], "message": "Field required"}],
+                    }
+                }
+            ]
+        }
+    )
 
     error: ErrorBody
 

@@ -1,12 +1,13 @@
-"""The OpenAPI document: quart-schema's, plus the error responses every route can give."""
+"""The OpenAPI document: quart-schema's, shaped for client generators (`openapi_shared`):
+named schemas, shared error responses, tags and operation ids that read well."""
 
 from __future__ import annotations
 
 import inspect
 import re
-from http import HTTPStatus
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from quart import Quart
@@ -21,11 +22,24 @@ from werkzeug.routing.converters import BaseConverter, IntegerConverter
 
 from quart_tasks.web.access import BEARER_SCHEME, make_public, required_access
 from quart_tasks.web.errors import ErrorResponse
+from quart_tasks.web.openapi_shared import (
+    HEADERS,
+    RATE_LIMIT_HEADERS,
+    documented_header,
+    error_response_ref,
+    error_responses,
+    header_ref,
+    hoisted,
+    without_null_defaults,
+)
 
-RETRY_AFTER_STATUSES = (429, 503)
-RETRY_AFTER_HEADER = {
-    "description": "Seconds to wait before retrying.",
-    "schema": {"type": "integer", "minimum": 0},
+View = TypeVar("View", bound=Callable[..., Any])
+OPERATION_ID_ATTRIBUTE = "_quart_tasks_operation_id"
+TAGS = {
+    "tasks": "Tasks: create, read, change, delete, list, sync and batch them.",
+    "live": "Live changes: a Server-Sent Events stream and a WebSocket.",
+    "auth": "Log in, refresh and log out.",
+    "users": "User accounts.",
 }
 
 
@@ -45,6 +59,17 @@ WEBSOCKET_QUERY_PARAMETERS = [
     ("access_token", {"type": "string"}, "The access token, unless sent as Authorization."),
     ("since", {"type": "integer", "minimum": 0}, "Resume after this event id."),
 ]
+
+
+def operation_id(name: str) -> Callable[[View], View]:
+    """Name the view's operation (a client's method name) where its function's name, in
+    camel case, would not read well."""
+
+    def named(view: View) -> View:
+        setattr(view, OPERATION_ID_ATTRIBUTE, name)
+        return view
+
+    return named
 
 
 def event_stream(view: Any) -> Any:
@@ -67,18 +92,31 @@ class TasksOpenAPIProvider(OpenAPIProvider):
         for rule in self._app.url_map.iter_rules():
             if rule.websocket:
                 document["paths"][_openapi_path(rule)] = self._websocket_path(rule)
+        components = document["components"]
+        error_schema = self._hoisted_response(ErrorResponse, components["schemas"])
+        components["responses"] = error_responses(error_schema)
+        components["headers"] = HEADERS
+        document["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
         return document
+
+    def operation_id(self, method: str, path: str, func: Any) -> str:
+        return getattr(func, OPERATION_ID_ATTRIBUTE, None) or _camel(func.__name__)
+
+    def _hoisted_response(self, model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+        response, definitions = self.build_response_object(model, None)
+        schemas.update(definitions)
+        return dict(response["content"]["application/json"]["schema"])
 
     def _websocket_path(self, rule: Rule) -> dict[str, Any]:
         """OpenAPI has no websockets: the route is described as the GET that upgrades."""
         view = self._app.view_functions[rule.endpoint]
         summary, _, description = (inspect.getdoc(view) or "").partition("\n")
-        error_response, _ = self.build_response_object(ErrorResponse, None)
         return {
             "get": {
                 "summary": summary,
                 "description": description.strip(),
-                "operationId": f"websocket_{rule.endpoint.rpartition('.')[2]}",
+                "operationId": self.operation_id("GET", rule.rule, view),
+                "tags": [rule.endpoint.partition(".")[0]],
                 "security": [{BEARER_SCHEME: []}],
                 "parameters": [
                     {"in": "query", "name": name, "schema": schema, "description": text}
@@ -86,7 +124,7 @@ class TasksOpenAPIProvider(OpenAPIProvider):
                 ],
                 "responses": {
                     "101": {"description": "Switching Protocols: the WebSocket is open"},
-                    "400": {**error_response, "description": "Not a WebSocket handshake"},
+                    "400": error_response_ref(400),
                 },
             }
         }
@@ -98,31 +136,48 @@ class TasksOpenAPIProvider(OpenAPIProvider):
             for path_item in paths.values():
                 path_item["get"]["responses"][200] = EVENT_STREAM_RESPONSE
                 path_item["get"]["parameters"].append(LAST_EVENT_ID_PARAMETER)
-        statuses = _error_statuses(rule, self._app.view_functions[rule.endpoint])
-        error_response, error_components = self.build_response_object(ErrorResponse, None)
-        components.update(error_components)
+        blueprint, _, _ = rule.endpoint.rpartition(".")
+        limited = required_access(view) != "public"  # RATE_LIMIT counts each caller's requests
+        statuses = _error_statuses(rule, view)
         for path_item in paths.values():
             for operation in path_item.values():
+                if blueprint in TAGS:
+                    operation["tags"] = [blueprint]
                 responses = operation["responses"]
+                for status, response in list(responses.items()):
+                    if _is_error(response):
+                        responses[status] = error_response_ref(int(status))
+                    elif limited and 200 <= int(status) < 300:
+                        headers = response.setdefault("headers", {})
+                        headers |= {name: header_ref(name) for name in RATE_LIMIT_HEADERS}
                 for status in statuses:
-                    responses.setdefault(
-                        status, {**error_response, "description": HTTPStatus(status).phrase}
-                    )
-                for status, response in responses.items():
-                    if int(status) in RETRY_AFTER_STATUSES:
-                        response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
+                    responses.setdefault(status, error_response_ref(status))
         return paths, components
+
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, definitions = super().build_request_body(model, source)
+        for media in body["content"].values():
+            media["schema"] = hoisted(media["schema"], definitions)
+        body["required"] = True
+        return body, definitions
 
     def build_response_object(
         self, model: Any, headers_model: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if model is NoContent:
             return {"description": "No Content"}, {}
-        response, definitions = super().build_response_object(model, headers_model)
-        # quart-schema nests response headers under "content"; OpenAPI wants them beside it.
-        headers = response["content"].pop("headers", None)
-        if headers is not None:
-            response["headers"] = headers
+        response, definitions = super().build_response_object(model, None)
+        media = response["content"]["application/json"]
+        media["schema"] = hoisted(media["schema"], definitions)
+        for schema in definitions.values():
+            without_null_defaults(schema)
+        if headers_model is not None:
+            schema = headers_model.model_json_schema()
+            required = set(schema.get("required", ()))
+            response["headers"] = dict(
+                documented_header(name.replace("_", "-"), field, name in required)
+                for name, field in schema["properties"].items()
+            )
         return response, definitions
 
     def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
@@ -133,6 +188,16 @@ class TasksOpenAPIProvider(OpenAPIProvider):
             if converter.max is not None:
                 parameter["schema"]["maximum"] = converter.max
         return parameter
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def _is_error(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/ErrorResponse"))
 
 
 def _error_statuses(rule: Rule, view: Any) -> list[int]:

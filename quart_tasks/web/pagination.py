@@ -9,6 +9,7 @@ from typing import Any, Generic, Self, TypeVar, get_args
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
@@ -20,12 +21,24 @@ def clamp_page_size(page_size: int) -> int:
     return max(MIN_PAGE_SIZE, min(page_size, MAX_PAGE_SIZE))
 
 
+def _without_default(schema: JsonDict) -> None:
+    schema.pop("default", None)
+
+
 class PageQuery(BaseModel):
     """`page` and `page_size`, for every list; lists add their own filters."""
 
     model_config = ConfigDict(extra="forbid")
 
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    page: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_PAGE,
+        description="From 1 (the first, when left out). Not with `cursor`.",
+        # Undocumented as a default: generated clients send every default they know,
+        # and a page sent with a cursor is refused.
+        json_schema_extra=_without_default,
+    )
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Clamped to 1-100.")
 
     @field_validator("page_size")
@@ -65,7 +78,11 @@ class OffsetPage(BaseModel, Generic[Item]):
 
 
 class PageHeaders(BaseModel):
-    link: str = Field(description="RFC 8288 links: first, prev, next, last.")
+    link: str | None = Field(
+        default=None,
+        description="RFC 8288 links: first, prev, next, last. A keyset page has only next, "
+        "and the last one none.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ SCENARIOS = [  # name, connections, wrk script
 ]
 DIAGNOSTICS = [  # run only when named in --scenarios: one part of a mix on its own
     ("D1_patch", 64, "patch.lua"),
+    ("D2_list_gzip", 64, "list_gzip.lua"),  # S2 with Accept-Encoding: gzip
 ]
 
 

@@ -29,6 +29,7 @@ from quart_tasks.tasks.store import PortableTaskStore, uses_fast_path
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
 from quart_tasks.users.routes import users
 from quart_tasks.web.access_log import init_access_log
+from quart_tasks.web.compression import init_compression
 from quart_tasks.web.cors import init_cors
 from quart_tasks.web.docs import docs
 from quart_tasks.web.errors import register_error_handlers
@@ -139,6 +140,7 @@ def install_middleware(app: Quart) -> None:
     init_cors(app)
     init_openapi(app)
     init_rate_limit_headers(app)
+    init_compression(app, app.config)  # registered last, so it runs first after a view
     app.teardown_appcontext(close_request_session)
     register_error_handlers(app)
 

@@ -81,6 +81,8 @@ class Config(BaseSettings):
     CORS_ORIGINS: str = ""
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
+    COMPRESS_ENCODINGS: str = "zstd,br,gzip"
+    COMPRESS_MIN_BYTES: int = Field(default=1024, ge=0)
 
     @field_validator(
         "LOGIN_FAILURES_PER_PAIR",

@@ -8,6 +8,7 @@ from quart import request
 from werkzeug.datastructures import ETags
 from werkzeug.http import parse_etags, quote_etag
 
+from quart_tasks.web.compression import version_tag
 from quart_tasks.web.errors import APIError
 
 
@@ -39,16 +40,22 @@ def parse_if_match(value: str) -> VersionMatch:
 
 def version_match(tags: ETags) -> VersionMatch:
     # A tag of more digits than a BIGINT has cannot name a version: skip, not overflow.
+    strong = (version_tag(tag) for tag in tags.as_set())
     versions = frozenset(
-        int(tag) for tag in tags.as_set() if tag.isascii() and tag.isdigit() and len(tag) <= 18
+        int(tag) for tag in strong if tag.isascii() and tag.isdigit() and len(tag) <= 18
     )
     return VersionMatch(any_version=tags.star_tag, versions=versions)
 
 
 def not_modified(version: int) -> bool:
-    """Whether `If-None-Match` names this version, so a GET may answer 304."""
+    """Whether `If-None-Match` names this version, in any encoding, so a GET may answer 304."""
     header = request.if_none_match
-    return bool(header) and (header.star_tag or header.contains_weak(str(version)))
+    if not header:
+        return False
+    if header.star_tag:
+        return True
+    named = {version_tag(tag) for tag in header.as_set(include_weak=True)}
+    return str(version) in named
 
 
 def precondition_failed(current_version: int) -> APIError:

@@ -158,13 +158,30 @@ async def _with_engine(config: Config, work: Callable[[AsyncEngine, Passwords], 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A Hypercorn TOML file; options given here win over it.",
 )
-def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None) -> None:
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A PEM certificate (chain): serve HTTPS, HTTP/2 by ALPN. Needs --keyfile.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The certificate's PEM private key.",
+)
+def serve(
+    binds: tuple[str, ...],
+    workers: int | None,
+    config_file: Path | None,
+    certfile: Path | None,
+    keyfile: Path | None,
+) -> None:
     """Serve the API with Hypercorn.
 
     Defaults: 127.0.0.1:8000, one worker, 30 s graceful shutdown, keep-alive
     longer than a load balancer's idle timeout, no `Server` header, no access
     log of Hypercorn's own (the app logs every request). A worker that dies is
-    replaced while the others keep serving.
+    replaced while the others keep serving. HTTP/2 is served over TLS (ALPN, with
+    --certfile and --keyfile) and in cleartext to clients that start with it.
     """
     settings = checked_config()
     configure_logging(settings.LOG_LEVEL, settings.as_mapping()["LOG_FORMAT"])
@@ -173,6 +190,10 @@ def serve(binds: tuple[str, ...], workers: int | None, config_file: Path | None)
         config.bind = list(binds)
     if workers is not None:
         config.workers = workers
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together")
+    if certfile is not None and keyfile is not None:
+        config.certfile, config.keyfile = str(certfile), str(keyfile)
     if config.use_reloader:  # development only: Hypercorn's master watches the files
         sys.exit(run_hypercorn(config))
     on_worker_exit = None

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,28 @@ def served(
     **extra_env: str,
 ) -> Iterator[Server]:
     """Like `running_server`, with the process and its output at hand."""
+    with _served(database_url, cwd, command, extra_env, "http", True) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def served_over_tls(
+    database_url: str, cwd: Path, command: Callable[[str], list[str]], trust: ssl.SSLContext
+) -> Iterator[Server]:
+    """`served`, for a command that serves HTTPS on a certificate `trust` trusts."""
+    with _served(database_url, cwd, command, {}, "https", trust) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _served(
+    database_url: str,
+    cwd: Path,
+    command: Callable[[str], list[str]],
+    extra_env: dict[str, str],
+    scheme: str,
+    verify: ssl.SSLContext | bool,
+) -> Iterator[Server]:
     env = {**server_environment(database_url), **extra_env}
     subprocess.run(
         [sys.executable, "-m", "quart_tasks", "migrate"],
@@ -174,7 +197,7 @@ def served(
         timeout=60,
     )
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"{scheme}://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command(f"127.0.0.1:{port}"),
@@ -185,7 +208,7 @@ def served(
             start_new_session=True,  # its own process group, as under a service manager
         )
         try:
-            _wait_until_serving(base_url, process, log, timeout=30)
+            _wait_until_serving(base_url, process, log, timeout=30, verify=verify)
             yield Server(base_url, process, log)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -222,7 +245,11 @@ async def wait_for_workers(server: Server, count: int, without: int | None = Non
 
 
 def _wait_until_serving(
-    base_url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout: float
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    log: IO[bytes],
+    timeout: float,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -231,7 +258,7 @@ def _wait_until_serving(
             output = log.read().decode(errors="replace")
             raise RuntimeError(f"the server exited with {process.returncode}:\n{output}")
         try:
-            if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}/openapi.json", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -16,10 +16,15 @@ import hypercorn.utils
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import AsyncioSingleTask
 from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 
 from quart_tasks.serving.fences import Fence, Touch, check_all
-from quart_tasks.serving.stop_drain import DrainingH11Protocol, DrainingTCPServer
+from quart_tasks.serving.stop_drain import (
+    DrainingH2Protocol,
+    DrainingH11Protocol,
+    DrainingTCPServer,
+)
 
 HYPERCORN = ("0.18.",)
 
@@ -68,7 +73,9 @@ STOP_DRAIN = Fence(
     unnecessary_when=(
         "Hypercorn answers with `Connection: close` once a worker is stopping, gives an "
         "idle keep-alive connection a moment for a request already on its way, and its "
-        "idle timer honours a cancel that comes with the stop (asyncio.timeout, not wait_for)"
+        "idle timer honours a cancel that comes with the stop (asyncio.timeout, not wait_for); "
+        "over HTTP/2, sends GOAWAY to an idle connection at the stop and refuses new streams "
+        "with REFUSED_STREAM"
     ),
     touches=(
         Touch(TCPServer, "_idle_timeout", "async function", ("self",)),
@@ -78,6 +85,14 @@ STOP_DRAIN = Fence(
         Touch(H11Protocol.__init__, "context", "named in"),
         Touch(H11Protocol, "_send_h11_event", "async function", ("self", "event")),
         Touch(hypercorn.asyncio.run.worker_serve, "terminated", "named in"),
+        Touch(hypercorn.protocol, "H2Protocol", "class"),
+        Touch(ProtocolWrapper.__init__, "H2Protocol", "named in"),
+        Touch(ProtocolWrapper.handle, "H2Protocol", "named in"),
+        Touch(H2Protocol, "_handle_events", "async function", ("self", "events")),
+        Touch(H2Protocol, "_flush", "async function", ("self",)),
+        Touch(H2Protocol, "idle", "attribute"),
+        Touch(H2Protocol.__init__, "connection", "named in"),
+        Touch(TCPServer.run, "protocol", "named in"),
     ),
 )
 
@@ -128,3 +143,4 @@ def install_serving_patches() -> None:
     # one write per response, then the stop's drain.
     hypercorn.asyncio.run.TCPServer = DrainingTCPServer  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = DrainingH11Protocol  # type: ignore[attr-defined]
+    hypercorn.protocol.H2Protocol = DrainingH2Protocol  # type: ignore[attr-defined]

@@ -17,6 +17,16 @@ is kept open for `IDLE_GRACE_SECONDS` more, long enough for a request already on
 its way to arrive and be answered so. Only a connection left idle throughout is
 closed unannounced.
 
+HTTP/2 says the same with GOAWAY: no new stream on this connection. Hypercorn sent it
+only once the connection's last stream had ended after the stop, and meanwhile reset
+each new stream with NO_ERROR and set the client's stream limit to 0. httpx then failed
+every request on the spot, without reading the socket, so it never saw the GOAWAY
+either: 10,610 failed requests in 5 s from 4 clients, until the test gave up. Here
+a connection idle at the stop gets its GOAWAY at once (h2 cannot answer streams after
+a GOAWAY, so a busy one gets it when its last stream ends, as before), and a new stream
+is refused with REFUSED_STREAM, which tells the client it was not processed and may be
+sent again on a new connection (RFC 9113, 8.7).
+
 The idle timer itself is Hypercorn's but for how it waits. Hypercorn waits for
 the stop with `asyncio.wait_for`, which on Python 3.11 returns, rather than
 raising, when it is cancelled just as what it waits for happens. A request that
@@ -29,7 +39,11 @@ from __future__ import annotations
 
 import asyncio
 
+import h2.events
 import h11
+from h2.connection import ConnectionState
+from h2.errors import ErrorCodes
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.typing import H11SendableEvent
 
 from quart_tasks.serving.client_close import PromptlyClosingTCPServer
@@ -50,6 +64,9 @@ class DrainingTCPServer(PromptlyClosingTCPServer):
         if stopping:
             # A request that arrives now stops this timer (the connection is busy
             # again) and is answered with `Connection: close`.
+            protocol = getattr(self.protocol, "protocol", None)
+            if isinstance(protocol, DrainingH2Protocol):
+                await protocol.go_away_if_idle()
             await asyncio.sleep(IDLE_GRACE_SECONDS)
         await asyncio.shield(self._initiate_server_close())
 
@@ -59,6 +76,26 @@ class DrainingH11Protocol(OneWriteH11Protocol):
         if isinstance(event, h11.Response) and self.context.terminated.is_set():
             event = closing(event)
         await super()._send_h11_event(event)
+
+
+class DrainingH2Protocol(H2Protocol):
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        if self.context.terminated.is_set():
+            refused = {
+                event.stream_id
+                for event in events
+                if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None
+            }
+            for stream_id in refused:
+                self.connection.reset_stream(stream_id, error_code=ErrorCodes.REFUSED_STREAM)
+            events = [event for event in events if getattr(event, "stream_id", None) not in refused]
+            await self.go_away_if_idle()
+        await super()._handle_events(events)
+
+    async def go_away_if_idle(self) -> None:
+        if self.idle and self.connection.state_machine.state is not ConnectionState.CLOSED:
+            self.connection.close_connection()
+            await self._flush()
 
 
 def closing(response: h11.Response) -> h11.Response:

@@ -9,6 +9,7 @@ import hypercorn.asyncio.run
 import hypercorn.protocol
 import pytest
 from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 from sqlalchemy.pool import Pool
 
@@ -18,7 +19,11 @@ from quart_tasks.serving.fences import FenceBroken
 from quart_tasks.serving.patches import FENCES as SERVING_FENCES
 from quart_tasks.serving.patches import install_serving_patches
 from quart_tasks.serving.response_writes import OneWriteH11Protocol
-from quart_tasks.serving.stop_drain import DrainingH11Protocol, DrainingTCPServer
+from quart_tasks.serving.stop_drain import (
+    DrainingH2Protocol,
+    DrainingH11Protocol,
+    DrainingTCPServer,
+)
 from quart_tasks.serving.supervisor import run_worker
 from quart_tasks.storage.engine import create_engine
 from quart_tasks.storage.internals import FENCES as STORAGE_FENCES
@@ -29,6 +34,7 @@ def hypercorn_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a test installs into Hypercorn's modules is undone after it."""
     monkeypatch.setattr(hypercorn.asyncio.run, "TCPServer", TCPServer)
     monkeypatch.setattr(hypercorn.protocol, "H11Protocol", H11Protocol)
+    monkeypatch.setattr(hypercorn.protocol, "H2Protocol", H2Protocol)
 
 
 @pytest.mark.parametrize("fence", SERVING_FENCES + STORAGE_FENCES, ids=lambda fence: fence.name)
@@ -40,6 +46,7 @@ def test_installing_replaces_hypercorns_classes() -> None:
     install_serving_patches()
     assert hypercorn.asyncio.run.TCPServer is DrainingTCPServer  # type: ignore[attr-defined]
     assert hypercorn.protocol.H11Protocol is DrainingH11Protocol  # type: ignore[attr-defined]
+    assert hypercorn.protocol.H2Protocol is DrainingH2Protocol  # type: ignore[attr-defined]
     # Each adds its patch to the others'.
     assert issubclass(DrainingTCPServer, PromptlyClosingTCPServer)
     assert issubclass(DrainingH11Protocol, OneWriteH11Protocol)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,8 @@ STREAMS = 100
 class TlsServer:
     base_url: str
     trust: ssl.SSLContext
+    process: subprocess.Popen[bytes]
+    output: Callable[[], str]
 
     def http2(self, timeout: float = 30) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -55,7 +60,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
         fresh_database_url(workdir) as url,
         served_over_tls(url, workdir, https, trust) as server,
     ):
-        yield TlsServer(server.base_url, trust)
+        yield TlsServer(server.base_url, trust, server.process, server.output)
 
 
 async def logged_in(http: httpx.AsyncClient) -> dict[str, str]:
@@ -128,6 +133,42 @@ async def test_an_event_stream_over_http2_gets_a_change_made_on_the_same_connect
             data = await asyncio.wait_for(created(), timeout=15)
 
     assert data["id"] == made.json()["id"]
+
+
+async def test_a_reload_sends_http2_clients_to_the_new_worker(tls_server: TlsServer) -> None:
+    """The stopping worker says GOAWAY (at once to an idle connection, else once its
+    streams have ended) and refuses new streams as not processed. httpx then opens a new
+    connection. It reports a request it had already sent when the GOAWAY came, and
+    nothing else."""
+    answers: Counter[str] = Counter()
+    reloaded = asyncio.Event()
+
+    async def client(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
+        while not reloaded.is_set():
+            try:
+                answers[str((await http.get("/api/users/me", headers=auth)).status_code)] += 1
+            except httpx.RemoteProtocolError as error:
+                terminated = "ConnectionTerminated" in str(error)
+                refused = "error_code:ErrorCodes.REFUSED_STREAM" in str(error)
+                answers["retry" if terminated or refused else repr(error)] += 1
+
+    async with tls_server.http2() as http:
+        auth = await logged_in(http)
+        stopped = tls_server.output().count("stopped (exit code 0)")
+        clients = [asyncio.ensure_future(client(http, auth)) for _ in range(4)]
+        await asyncio.sleep(0.5)
+        tls_server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while tls_server.output().count("stopped (exit code 0)") == stopped:
+            assert time.monotonic() < deadline, "the old worker did not stop"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # on the new worker for a while
+        reloaded.set()
+        await asyncio.gather(*clients)
+
+    assert set(answers) <= {"200", "retry"}, answers
+    assert answers["retry"] <= 8, answers
+    assert "Traceback" not in tls_server.output()
 
 
 async def test_http2_in_cleartext_with_prior_knowledge(live_server: str) -> None:

@@ -93,6 +93,15 @@ async def test_a_response_of_known_length_is_one_write(body: bytes) -> None:
     assert written.endswith(b"\r\n\r\n" + body)
 
 
+async def test_the_status_line_has_its_reason_phrase() -> None:
+    """`HTTP/1.1 200 ` is valid, but nghttp2's HTTP/1.1 client counts it as a failure."""
+    async with connection(answering(b"{}", length=True)) as (protocol, socket):
+        await protocol.handle(RawData(REQUEST))
+        await socket.until(lambda writes: b"".join(writes).endswith(b"{}"))
+
+    assert b"".join(socket.writes).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 async def test_hypercorns_own_protocol_writes_it_twice() -> None:
     """What the class changes: without it the head goes out alone."""
     body = b'{"id":1}'

@@ -1,13 +1,16 @@
-"""`/healthz`, `/readyz` and `/metrics`: for load balancers and Prometheus, not for clients."""
+"""`/healthz`, `/readyz` and `/metrics`: for load balancers and Prometheus. The first two
+are in the OpenAPI document (tag `ops`); `/metrics`, Prometheus text, is not."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Quart, Response, current_app, jsonify
-from quart_schema import hide
+from quart_schema import document_response, hide
 from sqlalchemy import text
 
 from quart_tasks.services import services
@@ -15,6 +18,7 @@ from quart_tasks.serving.lifecycle import on_draining
 from quart_tasks.web.access import public
 from quart_tasks.web.errors import not_found
 from quart_tasks.web.metrics import render_metrics
+from quart_tasks.web.openapi import operation_id
 
 logger = logging.getLogger(__name__)
 ops = Blueprint("ops", __name__)
@@ -39,17 +43,51 @@ async def stop_watching_draining(app: Quart) -> None:
         forget()
 
 
+class Health(BaseModel):
+    """The process answers."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Whether this instance should get traffic, and what was checked."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok", "checks": {"database": "ok", "redis": "ok"}},
+                {
+                    "status": "degraded",
+                    "checks": {"database": "ok", "redis": "failing"},
+                    "degraded": ["redis"],
+                },
+            ]
+        }
+    )
+
+    status: Literal["ok", "degraded", "unavailable", "shutting_down"]
+    checks: dict[str, Literal["ok", "failing"]]
+    degraded: list[str] | None = Field(
+        default=None, description="What fails without making the instance unready."
+    )
+
+
 @ops.get("/healthz")
+@operation_id("checkLiveness")
 @public
-@hide
+@document_response(Health, 200)
 async def healthz() -> Response:
     """The process runs and answers; touches nothing else."""
     return jsonify({"status": "ok"})
 
 
 @ops.get("/readyz")
+@operation_id("checkReadiness")
 @public
-@hide
+@document_response(Readiness, 200)
+@document_response(Readiness, 503)
 async def readyz() -> Response:
     """Ready while the database answers within `READY_TIMEOUT`, until the worker is told
     to stop.

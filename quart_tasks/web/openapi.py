@@ -25,6 +25,7 @@ from quart_tasks.web.errors import ErrorResponse
 from quart_tasks.web.openapi_shared import (
     HEADERS,
     RATE_LIMIT_HEADERS,
+    RETRY_AFTER_STATUSES,
     documented_header,
     error_response_ref,
     error_responses,
@@ -40,6 +41,7 @@ TAGS = {
     "live": "Live changes: a Server-Sent Events stream and a WebSocket.",
     "auth": "Log in, refresh and log out.",
     "users": "User accounts.",
+    "ops": "Health checks for load balancers and orchestrators.",
 }
 
 
@@ -147,6 +149,10 @@ class TasksOpenAPIProvider(OpenAPIProvider):
                 for status, response in list(responses.items()):
                     if _is_error(response):
                         responses[status] = error_response_ref(int(status))
+                    elif int(status) in RETRY_AFTER_STATUSES:
+                        response.setdefault("headers", {})["Retry-After"] = header_ref(
+                            "Retry-After"
+                        )
                     elif limited and 200 <= int(status) < 300:
                         headers = response.setdefault("headers", {})
                         headers |= {name: header_ref(name) for name in RATE_LIMIT_HEADERS}
@@ -217,7 +223,9 @@ def _error_statuses(rule: Rule, view: Any) -> list[int]:
         statuses += [413, 415]
     if access != "public":  # RATE_LIMIT counts each caller's requests
         statuses.append(429)
-    statuses += [500, 503]  # every API route needs the database
+    statuses.append(500)
+    if not rule.endpoint.startswith("ops."):
+        statuses.append(503)  # every API route needs the database
     return statuses
 
 

@@ -66,4 +66,6 @@ def test_swagger_ui_lists_every_operation_offline(live_server: str) -> None:
         ("DELETE", "/api/tasks/{task_id}"),
         ("GET", "/api/tasks/events"),
         ("GET", "/api/tasks/ws"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
     }

@@ -28,6 +28,8 @@ OPERATIONS = {
     ("/api/tasks/{task_id}", "delete"): {204, 401, 404, 412, 429, 500, 503},
     ("/api/tasks/events", "get"): {200, 400, 401, 429, 500, 503},
     ("/api/tasks/ws", "get"): {101, 400},
+    ("/healthz", "get"): {200, 500},
+    ("/readyz", "get"): {200, 500, 503},
 }
 
 
@@ -56,6 +58,8 @@ OPERATION_IDS = {
     ("/api/tasks/{task_id}", "delete"): "deleteTask",
     ("/api/tasks/events", "get"): "streamTaskEvents",
     ("/api/tasks/ws", "get"): "taskEventsWebSocket",
+    ("/healthz", "get"): "checkLiveness",
+    ("/readyz", "get"): "checkReadiness",
 }
 
 
@@ -102,7 +106,7 @@ def test_the_documented_routes_are_the_apps_routes(app: Quart, spec: dict[str, A
     served = {
         (rule.rule.replace("<int:task_id>", "{task_id}"), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/api/")
+        if rule.rule.startswith("/api/") or rule.rule in ("/healthz", "/readyz")
         for method in rule.methods or ()
         if method not in ("HEAD", "OPTIONS")
     }
@@ -111,7 +115,12 @@ def test_the_documented_routes_are_the_apps_routes(app: Quart, spec: dict[str, A
 
 
 def test_protected_operations_name_the_bearer_scheme(spec: dict[str, Any]) -> None:
-    anonymous = {("/api/login", "post"), ("/api/token/refresh", "post")}
+    anonymous = {
+        ("/api/login", "post"),
+        ("/api/token/refresh", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    }
     for key, operation in operations(spec).items():
         if key in anonymous:
             assert "security" not in operation
@@ -231,7 +240,7 @@ def test_operation_ids_read_as_client_methods(spec: dict[str, Any]) -> None:
 def test_every_operation_is_tagged_by_its_part_of_the_api(spec: dict[str, Any]) -> None:
     tags = {tag["name"] for tag in spec["tags"]}
 
-    assert tags == {"tasks", "live", "auth", "users"}
+    assert tags == {"tasks", "live", "auth", "users", "ops"}
     for key, operation in operations(spec).items():
         assert len(operation["tags"]) == 1, key
         assert operation["tags"][0] in tags, key
@@ -243,6 +252,8 @@ def test_every_error_answer_is_a_shared_response(spec: dict[str, Any]) -> None:
     shared = spec["components"]["responses"]
     for key, operation in operations(spec).items():
         for status, answer in operation["responses"].items():
+            if key == ("/readyz", "get") and status == "503":
+                continue  # not an error body: the readiness report, as for 200
             if int(status) >= 400:
                 assert answer == {"$ref": f"#/components/responses/{answer['$ref'].split('/')[-1]}"}
                 assert answer["$ref"].split("/")[-1] in shared, (key, status)

@@ -176,7 +176,7 @@ async def run_commands(data: BatchRequest) -> Response:
 @require_auth
 @document_headers(ReadHeaders)
 @document_response(TaskOut, 200, TaskHeaders)
-@document_response(NoContent, 304)
+@document_response(NoContent, 304, TaskHeaders)
 async def get_task(task_id: int) -> Response:
     """Read a task; 304 with no body while `If-None-Match` names its ETag."""
     task = await services().tasks.fetch(current_principal(), task_id)

@@ -45,6 +45,7 @@ TAGS = {
 }
 
 
+NOT_MODIFIED = "Not Modified: it still has the ETag sent in If-None-Match. No body."
 EVENT_STREAM_ATTRIBUTE = "_quart_tasks_event_stream"
 EVENT_STREAM_RESPONSE = {
     "description": "A stream of Server-Sent Events",
@@ -146,6 +147,8 @@ class TasksOpenAPIProvider(OpenAPIProvider):
                 if blueprint in TAGS:
                     operation["tags"] = [blueprint]
                 responses = operation["responses"]
+                if 304 in responses:
+                    responses[304]["description"] = NOT_MODIFIED
                 for status, response in list(responses.items()):
                     if _is_error(response):
                         responses[status] = error_response_ref(int(status))
@@ -171,12 +174,14 @@ class TasksOpenAPIProvider(OpenAPIProvider):
         self, model: Any, headers_model: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if model is NoContent:
-            return {"description": "No Content"}, {}
-        response, definitions = super().build_response_object(model, None)
-        media = response["content"]["application/json"]
-        media["schema"] = hoisted(media["schema"], definitions)
-        for schema in definitions.values():
-            without_null_defaults(schema)
+            response: dict[str, Any] = {"description": "No Content"}
+            definitions: dict[str, Any] = {}
+        else:
+            response, definitions = super().build_response_object(model, None)
+            media = response["content"]["application/json"]
+            media["schema"] = hoisted(media["schema"], definitions)
+            for schema in definitions.values():
+                without_null_defaults(schema)
         if headers_model is not None:
             schema = headers_model.model_json_schema()
             required = set(schema.get("required", ()))

@@ -174,6 +174,10 @@ def test_conditional_and_idempotency_headers_are_described(spec: dict[str, Any])
     assert header_names(create) == {"idempotency-key"}
     for operation in (task["get"], task["put"], task["patch"]):
         assert "ETag" in operation["responses"]["200"]["headers"]
+    not_modified = task["get"]["responses"]["304"]
+    assert not_modified["description"].startswith("Not Modified")
+    assert "content" not in not_modified
+    assert not_modified["headers"]["ETag"]["required"] is True
     headers = create["responses"]["201"]["headers"]
     assert {"ETag", "Location", "Idempotent-Replayed"} <= set(headers)
     assert headers["Idempotent-Replayed"] == {

@@ -5,9 +5,10 @@ worker patches (`quart_tasks/serving/patches.py`) and supervises the workers; un
 another server the app lacks them: a dead worker is not replaced, connections are
 not shared evenly between workers, a connection its client closed stays open until
 the keep-alive timeout, a 413 sent before its body has arrived can reach the client
-as a reset, a response's head and body go out in two writes, event streams are
-not ended at shutdown (the server waits out its graceful timeout), and a stopping
-worker drops its keep-alive connections instead of answering what arrives on them.
+as a reset, a response's head and body go out in two writes (three over HTTP/2),
+event streams are not ended at shutdown (the server waits out its graceful timeout),
+and a stopping worker drops its keep-alive connections instead of answering what
+arrives on them.
 The README's Deployment section says the same.
 """
 

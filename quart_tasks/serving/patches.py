@@ -53,16 +53,27 @@ PROMPT_CLOSE = Fence(
 )
 
 ONE_WRITE = Fence(
-    name="one write per response (serving.response_writes)",
+    name="one write per response (serving.response_writes, serving.h2_writes)",
     library="hypercorn",
     versions=HYPERCORN,
-    unnecessary_when="Hypercorn writes a response's head together with its first body bytes",
+    unnecessary_when=(
+        "Hypercorn writes a response's head together with its first body bytes, and over "
+        "HTTP/2 ends the stream in the body's last frame"
+    ),
     touches=(
         Touch(hypercorn.protocol, "H11Protocol", "class"),
         Touch(ProtocolWrapper.__init__, "H11Protocol", "named in"),
         Touch(H11Protocol, "_send_h11_event", "async function", ("self", "event")),
         Touch(H11Protocol.__init__, "send", "named in"),
         Touch(H11Protocol.__init__, "connection", "named in"),
+        Touch(hypercorn.protocol, "H2Protocol", "class"),
+        Touch(H2Protocol, "stream_send", "async function", ("self", "event")),
+        Touch(H2Protocol, "_send_data", "async function", ("self", "stream_id")),
+        Touch(H2Protocol.send_task, "_send_data", "named in"),
+        Touch(H2Protocol._send_data, "stream_buffers", "named in"),
+        Touch(H2Protocol._send_data, "priority", "named in"),
+        Touch(H2Protocol._send_data, "remove_stream", "named in"),
+        Touch(H2Protocol.stream_send, "response_headers", "named in"),
     ),
 )
 

@@ -43,10 +43,10 @@ import h2.events
 import h11
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
-from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.typing import H11SendableEvent
 
 from quart_tasks.serving.client_close import PromptlyClosingTCPServer
+from quart_tasks.serving.h2_writes import OneWriteH2Protocol
 from quart_tasks.serving.response_writes import OneWriteH11Protocol
 
 IDLE_GRACE_SECONDS = 1.0
@@ -78,7 +78,7 @@ class DrainingH11Protocol(OneWriteH11Protocol):
         await super()._send_h11_event(event)
 
 
-class DrainingH2Protocol(H2Protocol):
+class DrainingH2Protocol(OneWriteH2Protocol):
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         if self.context.terminated.is_set():
             refused = {

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import hypercorn.asyncio.run
 import hypercorn.protocol
 import pytest
@@ -17,8 +20,10 @@ from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.typing import ConnectionState
 
+from quart_tasks.serving.h2_writes import OneWriteH2Protocol
 from quart_tasks.serving.patches import install_serving_patches
 from quart_tasks.serving.response_writes import OneWriteH11Protocol
 
@@ -169,3 +174,54 @@ def test_workers_are_made_to_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 H11Protocol = hypercorn.protocol.h11.H11Protocol
+
+
+async def h2_answer_writes(protocol_class: type, body: bytes) -> list[list[type]]:
+    """The h2 events each write of an HTTP/2 answer to one GET carries, write by write."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    socket = Socket()
+    task_group = TaskGroup(asyncio.get_running_loop())
+    async with task_group:
+        protocol = protocol_class(
+            ASGIWrapper(answering(body, length=True)),  # type: ignore[arg-type]
+            Config(),
+            WorkerContext(None),
+            task_group,
+            ConnectionState({}),
+            True,
+            ("127.0.0.1", 50000),
+            ("127.0.0.1", 8000),
+            socket.send,
+        )
+        await protocol.initiate()
+        await protocol.handle(RawData(client.data_to_send()))
+        request = [(":method", "GET"), (":path", "/x"), (":scheme", "https"), (":authority", "t")]
+        client.send_headers(1, request, end_stream=True)
+        settled = len(socket.writes)
+        await protocol.handle(RawData(client.data_to_send()))
+
+        def ended(writes: list[bytes]) -> bool:
+            return b"".join(writes).endswith(body) or len(writes) >= settled + 3
+
+        await socket.until(ended)
+        await asyncio.sleep(0.05)  # an end of stream written on its own would be here now
+        await protocol.handle(Closed())
+    return [
+        [type(event) for event in client.receive_data(write) if getattr(event, "stream_id", 0)]
+        for write in socket.writes[settled:]
+    ]
+
+
+async def test_an_http2_answer_is_one_write() -> None:
+    writes = await h2_answer_writes(OneWriteH2Protocol, b'{"id":1}')
+
+    answer = [write for write in writes if write]
+    assert answer == [[h2.events.ResponseReceived, h2.events.DataReceived, h2.events.StreamEnded]]
+
+
+async def test_hypercorns_http2_protocol_writes_it_in_three() -> None:
+    writes = await h2_answer_writes(H2Protocol, b'{"id":1}')
+
+    answer = [write for write in writes if write]
+    assert len(answer) == 3

@@ -58,7 +58,9 @@ def init_compression(app: Quart, config: Mapping[str, Any]) -> None:
             return response
         if not _compressible(response):
             return response
-        response.vary.add("Accept-Encoding")
+        _vary_on_accept_encoding(response)
+        if "Accept-Encoding" not in request.headers:
+            return response  # most API clients: no parsing, no compressing
         encoding = request.accept_encodings.best_match(encodings)
         if encoding is None:
             return response
@@ -83,8 +85,17 @@ def _compressible(response: Response) -> bool:
         and response.status_code not in (204, 304)
         and response.status_code >= 200
         and "Content-Encoding" not in response.headers
-        and (response.mimetype or "").startswith(COMPRESSIBLE)
+        and response.headers.get("Content-Type", "").startswith(COMPRESSIBLE)
     )
+
+
+def _vary_on_accept_encoding(response: Response) -> None:
+    # Written straight in when no Vary is there yet (the usual case): werkzeug's `vary`
+    # parses the header into a set and writes it back, which S2's pages paid for.
+    if "Vary" in response.headers:
+        response.vary.add("Accept-Encoding")
+    else:
+        response.headers["Vary"] = "Accept-Encoding"
 
 
 def version_tag(tag: str) -> str:

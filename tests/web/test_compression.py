@@ -11,7 +11,7 @@ import pytest
 import zstandard
 from quart import Quart, Response
 
-from quart_tasks.web.compression import init_compression
+from quart_tasks.web.compression import _vary_on_accept_encoding, init_compression
 from tests.helpers.apps import settings_for_test
 from tests.helpers.support import Client
 
@@ -145,3 +145,13 @@ async def test_no_encodings_turns_compression_off(tmp_path: Any) -> None:
 def test_an_unknown_encoding_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="no compressor for deflate"):
         init_compression(Quart(__name__), {"COMPRESS_ENCODINGS": "gzip,deflate"})
+
+
+def test_vary_keeps_what_it_already_named() -> None:
+    fresh, crossed = Response(b"{}"), Response(b"{}", headers={"Vary": "Origin"})
+
+    _vary_on_accept_encoding(fresh)
+    _vary_on_accept_encoding(crossed)
+
+    assert fresh.headers["Vary"] == "Accept-Encoding"
+    assert set(crossed.vary) == {"Origin", "Accept-Encoding"}

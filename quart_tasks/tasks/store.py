@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import ColumnElement, delete, make_url
 from sqlalchemy.sql import Executable
@@ -228,8 +228,7 @@ class PortableTaskStore:
             .returning(Task.owner_id)
         )
         if owner_id is None:
-            checked_version = expected is not None and not expected.any_version
-            raise await self.refusal(caller, task_id, checked_version=checked_version)
+            raise await self.refusal(caller, task_id, checked_version=_checks_version(expected))
         await events.record_deletion(work.session, task_id, owner_id)
         work.after_commit("purge old task events", event_log.purge_some)
 
@@ -245,7 +244,7 @@ class PortableTaskStore:
         expected: VersionMatch | None,
     ) -> Change:
         fields = tuple(sorted(changes))
-        check_version = expected is not None and not expected.any_version
+        check_version = _checks_version(expected)
         changed_at = utcnow()
         return Change(
             statement=statements.change(
@@ -256,7 +255,7 @@ class PortableTaskStore:
                 "task_id": task_id,
                 "caller_id": caller.user_id,
                 "now": changed_at,
-                "versions": sorted(expected.versions) if check_version and expected else [],
+                "versions": sorted(expected.versions) if _checks_version(expected) else [],
             },
             changed_at=changed_at,
             checks_version=check_version,
@@ -284,8 +283,13 @@ class PortableTaskStore:
         return precondition_failed(current.version)
 
 
+def _checks_version(expected: VersionMatch | None) -> TypeGuard[VersionMatch]:
+    """Whether `expected` names versions (`If-Match: *` or none names no version)."""
+    return expected is not None and not expected.any_version
+
+
 def _version_conditions(expected: VersionMatch | None) -> list[ColumnElement[bool]]:
-    if expected is None or expected.any_version:
+    if not _checks_version(expected):
         return []
     return [Task.version.in_(expected.versions)]
 

@@ -11,7 +11,11 @@ import pytest
 import zstandard
 from quart import Quart, Response
 
-from quart_tasks.web.compression import _vary_on_accept_encoding, init_compression
+from quart_tasks.web.compression import (
+    IN_A_THREAD_ABOVE,
+    _vary_on_accept_encoding,
+    init_compression,
+)
 from tests.helpers.apps import settings_for_test
 from tests.helpers.support import Client
 
@@ -155,3 +159,20 @@ def test_vary_keeps_what_it_already_named() -> None:
 
     assert fresh.headers["Vary"] == "Accept-Encoding"
     assert set(crossed.vary) == {"Origin", "Accept-Encoding"}
+
+
+async def test_a_large_body_is_compressed_off_the_event_loop_all_the_same() -> None:
+    body = json.dumps({"items": [f"item {n}" for n in range(40_000)]}).encode()
+    assert len(body) > IN_A_THREAD_ABOVE
+    app = Quart(__name__)
+    app.config["COMPRESS_MIN_BYTES"] = 0
+    init_compression(app, {"COMPRESS_ENCODINGS": "gzip"})
+
+    @app.get("/big")
+    async def big() -> Response:
+        return Response(body, content_type="application/json")
+
+    answer = await app.test_client().get("/big", headers={"Accept-Encoding": "gzip"})
+
+    assert answer.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(await answer.get_data(as_text=False)) == body

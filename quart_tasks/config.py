@@ -69,6 +69,8 @@ class Config(BaseSettings):
     EVENTS_QUEUE_SIZE: int = Field(default=256, ge=1)
     EVENTS_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
     EVENTS_POLL_SECONDS: float = Field(default=1.0, gt=0)
+    EVENTS_DIRECT_WRITES: bool = True
+    EVENTS_BACKLOG_BYTES: int = Field(default=64 * 1024, ge=0)
     GC_GEN0_THRESHOLD: int = Field(default=50_000, ge=0)
     REDIS_URL: str | None = None
     REDIS_TIMEOUT: float = Field(default=0.5, gt=0)

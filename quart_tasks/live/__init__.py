@@ -44,9 +44,12 @@ class LiveStreams:
             queue_size=config["EVENTS_QUEUE_SIZE"],
             poll_seconds=config["EVENTS_POLL_SECONDS"],
             heartbeat_seconds=config["EVENTS_HEARTBEAT_SECONDS"],
+            backlog_limit=config["EVENTS_BACKLOG_BYTES"],
             listener=listener,
             sequence=sequencer.take_round,
         )
+        self.direct_writes: bool = config["EVENTS_DIRECT_WRITES"]
+        """Whether streams hand their connections to the broker (`serving.direct_streams`)."""
         self._forget_draining: Callable[[], None] | None = None
 
     async def start(self, app: Quart) -> None:

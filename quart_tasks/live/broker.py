@@ -13,6 +13,15 @@ behind is cut off: its queue is emptied and given `RESET`, so a slow consumer
 never slows the others or makes memory grow. A burst is dispatched a quarter of
 a queue at a time, with a turn of the loop between, so that the streams that
 keep up drain their queues meanwhile.
+
+A stream served over HTTP/1.1 (or a WebSocket) hands its connection to the broker once
+its back-fill is out (`hand_over`): from then on the broker writes each event's bytes,
+framed once for everyone (`Event.sse_chunk`, `Event.ws_frame`), straight to the
+connection's transport (`serving.direct_streams`), and the stream's own task ends, or
+only waits. Such a subscriber is behind when its transport holds more than
+`backlog_limit` bytes the kernel has not taken, and is then reset the same way.
+A fan-out yields to the loop every `FAN_OUT_SLICE` writes, so that requests are served
+between its slices.
 """
 
 from __future__ import annotations
@@ -26,12 +35,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quart_tasks.live.log import Event
+from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_sse, reset_ws
+from quart_tasks.serving.direct_streams import Outlet, chunk, websocket_text
 from quart_tasks.storage.outages import unavailable
 from quart_tasks.tasks.event_log import bounds, read_after
+from quart_tasks.web.metrics import LIVE_SUBSCRIBERS
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+FAN_OUT_SLICE = 1000
+"""Direct writes between two turns of the loop: about 5 ms of a worker's time."""
 
 
 class Signal(enum.Enum):
@@ -47,9 +60,9 @@ QueueItem = Event | Signal
 
 
 class Subscription:
-    """One stream's place at the broker: whose events it gets, and its queue."""
+    """One stream's place at the broker: whose events it gets, and where they go."""
 
-    __slots__ = ("owner_id", "position", "queue")
+    __slots__ = ("after", "live", "outlet", "owner_id", "position", "queue", "websocket")
 
     def __init__(self, owner_id: int | None, position: int, size: int) -> None:
         self.owner_id = owner_id
@@ -57,6 +70,17 @@ class Subscription:
         self.position = position
         """The last position dispatched before it subscribed."""
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(size)
+        """Where its events wait for its stream; once handed over, only its end does."""
+        self.outlet: Outlet | None = None
+        """Its connection, once handed over: the broker writes its events there."""
+        self.websocket = False
+        self.after = position
+        """Once handed over: the last position its stream sent (back-filled ones come twice)."""
+        self.live = True
+
+    @property
+    def delivery(self) -> str:
+        return "queued" if self.outlet is None else "direct"
 
     def end(self, signal: Signal) -> None:
         while not self.queue.empty():
@@ -72,6 +96,7 @@ class Broker:
         queue_size: int,
         poll_seconds: float,
         heartbeat_seconds: float,
+        backlog_limit: int = 64 * 1024,
         listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
         sequence: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
@@ -81,6 +106,8 @@ class Broker:
         """Events dispatched between two turns of the loop."""
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        self.backlog_limit = backlog_limit
+        """Bytes a handed-over connection may hold unsent before its subscriber is reset."""
         self.listener = listener
         self.sequence = sequence
         """Takes a round (`Sequencer.take_round`): at start, and at every poll."""
@@ -105,13 +132,20 @@ class Broker:
         subscription = Subscription(owner_id, self.position, self.queue_size)
         if self.closing:
             subscription.end(Signal.CLOSED)
-        elif owner_id is None:
+            subscription.live = False
+            return subscription
+        if owner_id is None:
             self.everyone.add(subscription)
         else:
             self.by_owner.setdefault(owner_id, set()).add(subscription)
+        LIVE_SUBSCRIBERS.labels(subscription.delivery).inc()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        if not subscription.live:
+            return
+        subscription.live = False
+        LIVE_SUBSCRIBERS.labels(subscription.delivery).dec()
         if subscription.owner_id is None:
             self.everyone.discard(subscription)
             return
@@ -135,8 +169,33 @@ class Broker:
         """Tell every stream to finish, now and from now on: shutdown is near."""
         self.closing = True
         for subscription in self._all():
-            self.unsubscribe(subscription)
-            subscription.end(Signal.CLOSED)
+            self._end(subscription, Signal.CLOSED)
+
+    def hand_over(
+        self, subscription: Subscription, outlet: Outlet, *, after: int, websocket: bool
+    ) -> bool:
+        """Write `subscription`'s events straight to `outlet` from now on, as SSE chunks or
+        WebSocket messages, skipping those up to `after`. False when the stream must go on
+        as before: the connection cannot be handed over, or the subscription has ended."""
+        if not subscription.live:
+            return False
+        if websocket:
+            taken = outlet.take_over_messages()
+        else:
+            taken = outlet.take_over(on_lost=lambda: self.unsubscribe(subscription))
+        if not taken:
+            return False
+        waiting: list[Event] = []
+        while not subscription.queue.empty():
+            item = subscription.queue.get_nowait()
+            if isinstance(item, Event):
+                waiting.append(item)
+        LIVE_SUBSCRIBERS.labels(subscription.delivery).dec()
+        subscription.outlet, subscription.after, subscription.websocket = outlet, after, websocket
+        LIVE_SUBSCRIBERS.labels(subscription.delivery).inc()
+        for event in waiting:
+            self._write(subscription, event)
+        return True
 
     async def _ensure_started(self) -> None:
         if self.started is None:
@@ -186,18 +245,34 @@ class Broker:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             for subscription in self._all():
-                if subscription.queue.empty():
-                    subscription.queue.put_nowait(Signal.HEARTBEAT)
+                outlet = subscription.outlet
+                if outlet is None:
+                    if subscription.queue.empty():
+                        subscription.queue.put_nowait(Signal.HEARTBEAT)
+                elif not subscription.websocket and outlet.backlog == 0 and not outlet.closed:
+                    # (A WebSocket has no comment frame: an idle one gets nothing, as before.)
+                    outlet.write(KEEP_ALIVE_CHUNK)
 
     def _all(self) -> list[Subscription]:
         return [*self.everyone, *(s for subs in self.by_owner.values() for s in subs)]
 
     async def _dispatch_new_events(self) -> None:
+        written = 0
         while True:
             async with self.sessions() as session:
                 page = await read_after(session, self.position, owner_id=None, limit=BATCH)
             for number, logged in enumerate(page.events, start=1):
-                self.dispatch(Event.of(logged))
+                event = Event.of(logged)
+                self.position = event.position
+                for subscription in self._audience(event.owner_id):
+                    if subscription.outlet is None:
+                        self._enqueue(subscription, event)
+                        continue
+                    self._write(subscription, event)
+                    written += 1
+                    if written == FAN_OUT_SLICE:
+                        written = 0
+                        await asyncio.sleep(0)  # requests waiting are served between slices
                 if number % self.chunk == 0:
                     # Let the streams drain their queues: a burst (the log read after
                     # an outage, a large round) must not reset subscribers that keep up.
@@ -206,11 +281,39 @@ class Broker:
             if page.complete:
                 return
 
-    def dispatch(self, event: Event) -> None:
-        self.position = event.position
-        for subscription in [*self.by_owner.get(event.owner_id, ()), *self.everyone]:
-            try:
-                subscription.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self.unsubscribe(subscription)
-                subscription.end(Signal.RESET)
+    def _audience(self, owner_id: int) -> list[Subscription]:
+        return [*self.by_owner.get(owner_id, ()), *self.everyone]
+
+    def _enqueue(self, subscription: Subscription, event: Event) -> None:
+        try:
+            subscription.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._end(subscription, Signal.RESET)
+
+    def _write(self, subscription: Subscription, event: Event) -> None:
+        outlet = subscription.outlet
+        if outlet is None or not subscription.live or event.position <= subscription.after:
+            return  # ended during the fan-out's pause, or sent already by the back-fill
+        if outlet.closed:
+            self.unsubscribe(subscription)
+        elif outlet.backlog > self.backlog_limit:
+            self._end(subscription, Signal.RESET)
+        else:
+            outlet.write(event.ws_frame if subscription.websocket else event.sse_chunk)
+
+    def _end(self, subscription: Subscription, signal: Signal) -> None:
+        """Tell a stream it is over: it fell behind (RESET), or the server stops (CLOSED)."""
+        self.unsubscribe(subscription)
+        outlet = subscription.outlet
+        if outlet is None:
+            subscription.end(signal)
+            return
+        if signal is Signal.RESET and not outlet.closed:
+            if subscription.websocket:
+                outlet.write(websocket_text(reset_ws(self.position)))
+            else:
+                outlet.write(chunk(reset_sse(self.position)))
+        if subscription.websocket:
+            subscription.end(signal)  # its handler closes the socket
+        else:
+            outlet.finish()

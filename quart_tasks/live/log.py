@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from quart_tasks.serving.direct_streams import chunk, websocket_text
 from quart_tasks.tasks.event_log import LoggedEvent
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A logged event at its position, framed once for every subscriber that receives it."""
+    """A logged event at its position, framed once for every subscriber that receives it.
+
+    `sse` and `ws` are what the ordinary path sends through ASGI; `sse_chunk` and
+    `ws_frame` the same bytes as they go on the wire, written by the broker straight to
+    the connections that handed it their responses (`serving.direct_streams`).
+    """
 
     position: int
     type: str
@@ -17,15 +24,34 @@ class Event:
     payload: str
     sse: bytes
     ws: str
+    sse_chunk: bytes
+    ws_frame: bytes
 
     @classmethod
     def of(cls, logged: LoggedEvent) -> Event:
         position, kind, payload = logged.position, logged.type, logged.payload
+        sse = f"id: {position}\nevent: {kind}\ndata: {payload}\n\n".encode()
+        ws = f'{{"id":{position},"event":"{kind}","data":{payload}}}'
         return cls(
             position=position,
             type=kind,
             owner_id=logged.owner_id,
             payload=payload,
-            sse=f"id: {position}\nevent: {kind}\ndata: {payload}\n\n".encode(),
-            ws=f'{{"id":{position},"event":"{kind}","data":{payload}}}',
+            sse=sse,
+            ws=ws,
+            sse_chunk=chunk(sse),
+            ws_frame=websocket_text(ws),
         )
+
+
+KEEP_ALIVE = b": keep-alive\n\n"
+"""An SSE comment: what an idle stream gets every `EVENTS_HEARTBEAT_SECONDS`."""
+KEEP_ALIVE_CHUNK = chunk(KEEP_ALIVE)
+
+
+def reset_sse(position: int) -> bytes:
+    return f"id: {position}\nevent: reset\ndata: {{}}\n\n".encode()
+
+
+def reset_ws(position: int) -> str:
+    return json.dumps({"id": position, "event": "reset", "data": {}})

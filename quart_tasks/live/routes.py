@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, g, request, websocket
@@ -11,6 +12,7 @@ from quart_schema import validate_querystring
 from quart_tasks.auth.caller import POLICY_VIOLATION, Principal, current_principal
 from quart_tasks.live.streams import Heartbeat, sse_frames, stream_events, ws_message
 from quart_tasks.services import services
+from quart_tasks.serving.direct_streams import OUTLET, Outlet
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.web.access import accepts_query_token, require_auth
 from quart_tasks.web.errors import APIError
@@ -85,7 +87,11 @@ async def task_events(query_args: StreamQuery) -> Response:
     await release_request_session()
     broker = services().live.broker
     events = stream_events(
-        broker, broker.sessions, owner_id=subscriber_of(caller), resume_after=resume
+        broker,
+        broker.sessions,
+        owner_id=subscriber_of(caller),
+        resume_after=resume,
+        outlet=outlet_of(request.scope),
     )
 
     async def body() -> AsyncIterator[bytes]:
@@ -125,7 +131,12 @@ async def task_events_websocket() -> None:
     await websocket.accept()
     broker = services().live.broker
     async for batch in stream_events(
-        broker, broker.sessions, owner_id=subscriber_of(caller), resume_after=resume
+        broker,
+        broker.sessions,
+        owner_id=subscriber_of(caller),
+        resume_after=resume,
+        outlet=outlet_of(websocket.scope),
+        websocket=True,
     ):
         for item in batch:
             if isinstance(item, Heartbeat):
@@ -134,6 +145,14 @@ async def task_events_websocket() -> None:
                 continue
             await websocket.send(ws_message(item))
     await websocket.close(1000)
+
+
+def outlet_of(scope: Any) -> Outlet | None:
+    """The connection to hand the stream to, where the server offers it and it is on."""
+    if not services().live.direct_writes:
+        return None
+    outlet = scope.get("extensions", {}).get(OUTLET)
+    return outlet if isinstance(outlet, Outlet) else None
 
 
 def _websocket_since(raw: str | None) -> int | None:

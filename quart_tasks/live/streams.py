@@ -5,14 +5,14 @@ Shared by the SSE and WebSocket routes, which only differ in framing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.live.broker import Broker, Signal
-from quart_tasks.live.log import Event
+from quart_tasks.live.log import KEEP_ALIVE, Event, reset_sse, reset_ws
+from quart_tasks.serving.direct_streams import Outlet
 from quart_tasks.tasks.event_log import bounds, read_after
 
 BACKFILL_BATCH = 500
@@ -39,6 +39,8 @@ async def stream_events(
     *,
     owner_id: int | None,
     resume_after: int | None,
+    outlet: Outlet | None = None,
+    websocket: bool = False,
 ) -> AsyncIterator[list[Item]]:
     """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
 
@@ -46,8 +48,14 @@ async def stream_events(
     without, only events committed from now on. Ends after a `Reset`, or when
     the broker closes the stream (shutdown). Items come in batches: whatever
     is waiting when the consumer is ready, sent in one write.
+
+    With an `outlet`, the stream's connection, the live events go straight to it from
+    the broker once the back-fill has been consumed (`Broker.hand_over`): an event
+    stream's iteration then ends at once, its response carried on by the broker; a
+    WebSocket's waits until the broker ends it, then ends without a last item.
     """
     subscription = await broker.subscribe(owner_id)
+    handed_over = False
     try:
         last = subscription.position
         if resume_after is not None:
@@ -65,6 +73,14 @@ async def stream_events(
                     yield [Event.of(logged) for logged in page.events]
                 if page.complete:
                     break
+        if outlet is not None and broker.hand_over(
+            subscription, outlet, after=last, websocket=websocket
+        ):
+            if not websocket:
+                handed_over = True
+                return
+            await subscription.queue.get()  # the end: the broker wrote any reset itself
+            return
         queue = subscription.queue
         while True:
             waiting = [await queue.get()]
@@ -87,7 +103,8 @@ async def stream_events(
             elif Signal.HEARTBEAT in waiting:
                 yield [HEARTBEAT]
     finally:
-        broker.unsubscribe(subscription)
+        if not handed_over:
+            broker.unsubscribe(subscription)
 
 
 def sse_frames(batch: list[Item]) -> bytes:
@@ -98,11 +115,11 @@ def sse_frame(item: Item) -> bytes:
     if isinstance(item, Event):
         return item.sse
     if isinstance(item, Reset):
-        return f"id: {item.position}\nevent: reset\ndata: {{}}\n\n".encode()
-    return b": keep-alive\n\n"
+        return reset_sse(item.position)
+    return KEEP_ALIVE
 
 
 def ws_message(item: Event | Reset) -> str:
     if isinstance(item, Event):
         return item.ws
-    return json.dumps({"id": item.position, "event": "reset", "data": {}})
+    return reset_ws(item.position)

@@ -13,18 +13,18 @@ from __future__ import annotations
 import hypercorn.asyncio.run
 import hypercorn.protocol
 import hypercorn.utils
+from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import AsyncioSingleTask
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.http_stream import HTTPStream
+from hypercorn.protocol.ws_stream import Handshake, WSStream
 
+from quart_tasks.serving.direct_streams import DirectStreamsH11Protocol
 from quart_tasks.serving.fences import Fence, Touch, check_all
-from quart_tasks.serving.stop_drain import (
-    DrainingH2Protocol,
-    DrainingH11Protocol,
-    DrainingTCPServer,
-)
+from quart_tasks.serving.stop_drain import DrainingH2Protocol, DrainingTCPServer
 
 HYPERCORN = ("0.18.",)
 
@@ -144,14 +144,44 @@ WORKERS = Fence(
     ),
 )
 
-FENCES = (PROMPT_CLOSE, ONE_WRITE, STOP_DRAIN, WORKERS)
+DIRECT_STREAMS = Fence(
+    name="long-lived responses written straight to their connection (serving.direct_streams)",
+    library="hypercorn",
+    versions=HYPERCORN,
+    unnecessary_when=(
+        "ASGI servers offer an app a way to write the same bytes to many connections' "
+        "transports (no ASGI extension does, as of ASGI 3.0)"
+    ),
+    touches=(
+        Touch(H11Protocol, "_create_stream", "async function", ("self", "request")),
+        Touch(H11Protocol, "_maybe_recycle", "async function", ("self",)),
+        Touch(H11Protocol, "_close_stream", "async function", ("self",)),
+        Touch(H11Protocol, "stream_send", "async function", ("self", "event")),
+        Touch(H11Protocol, "handle", "async function", ("self", "event")),
+        Touch(H11Protocol.__init__, "stream", "named in"),
+        Touch(H11Protocol.__init__, "task_group", "named in"),
+        Touch(H11Protocol._create_stream, "HTTPStream", "named in"),
+        Touch(H11Protocol._create_stream, "WSStream", "named in"),
+        Touch(HTTPStream.handle, "scope", "named in"),
+        Touch(HTTPStream.handle, "spawn_app", "named in"),
+        Touch(WSStream.handle, "scope", "named in"),
+        Touch(WSStream.__init__, "state", "named in"),
+        Touch(WSStream.handle, "handshake", "named in"),
+        Touch(Handshake.__init__, "extensions", "named in"),
+        Touch(TCPServer.run, "protocol_send", "named in"),
+        Touch(TCPServer.__init__, "writer", "named in"),
+        Touch(TaskGroup, "spawn", "function"),
+    ),
+)
+
+FENCES = (PROMPT_CLOSE, ONE_WRITE, STOP_DRAIN, WORKERS, DIRECT_STREAMS)
 
 
 def install_serving_patches() -> None:
     """Check every fence, then have this process's Hypercorn worker serve through the patches."""
     check_all(FENCES)
     # Each class adds its patch to the one before: prompt close, then the stop's drain;
-    # one write per response, then the stop's drain.
+    # one write per response, then the stop's drain, then direct streams.
     hypercorn.asyncio.run.TCPServer = DrainingTCPServer  # type: ignore[attr-defined]
-    hypercorn.protocol.H11Protocol = DrainingH11Protocol  # type: ignore[attr-defined]
+    hypercorn.protocol.H11Protocol = DirectStreamsH11Protocol  # type: ignore[attr-defined]
     hypercorn.protocol.H2Protocol = DrainingH2Protocol  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latency by route template, in-flight requests, pool use.
+"""Prometheus metrics: requests and latency by route template, in-flight requests, pool use,
+event-stream subscribers.
 
 With several Hypercorn workers, `quart-tasks serve` points every worker at one
 `PROMETHEUS_MULTIPROC_DIR`, and a scrape of any worker reads all of them
@@ -45,6 +46,13 @@ POOL_CHECKED_OUT = Gauge(
 POOL_OVERFLOW = Gauge(
     "quart_tasks_db_pool_overflow",
     "Connections open beyond the pool size.",
+    multiprocess_mode="livesum",
+)
+LIVE_SUBSCRIBERS = Gauge(
+    "quart_tasks_live_subscribers",
+    "Event-stream subscribers, by how their events reach them: written by the broker straight "
+    "to their connections (direct), or through their stream's queue (queued).",
+    ["delivery"],
     multiprocess_mode="livesum",
 )
 RATE_LIMITS_LOCAL = Gauge(

@@ -7,6 +7,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -158,12 +159,20 @@ async def test_the_token_may_come_as_a_query_parameter_on_the_streams_only(
     assert huge_resume.status_code == 400
 
 
-async def test_websocket_messages_match_the_event_stream(live: LiveServer) -> None:
+@pytest.mark.parametrize(
+    "compression",
+    ["deflate", None],
+    ids=["compressed: the ASGI path", "uncompressed: written by the broker"],
+)
+async def test_websocket_messages_match_the_event_stream(
+    live: LiveServer, compression: Literal["deflate"] | None
+) -> None:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
         auth = await new_user(http)
         token = auth["Authorization"].removeprefix("Bearer ")
+        url = websocket_url(live.base_url, access_token=token)
         async with (
-            websockets.connect(websocket_url(live.base_url, access_token=token)) as socket,
+            websockets.connect(url, compression=compression) as socket,
             event_stream(http, auth) as stream,
         ):
             created = (await http.post("/api/tasks", json={"title": "ws"}, headers=auth)).json()
@@ -175,6 +184,7 @@ async def test_websocket_messages_match_the_event_stream(live: LiveServer) -> No
         async with websockets.connect(
             websocket_url(live.base_url, since=str(sse[0].id)),
             additional_headers=auth,
+            compression=compression,
         ) as socket:
             resumed = [json.loads(await asyncio.wait_for(socket.recv(), 5)) for _ in range(2)]
 
@@ -227,12 +237,17 @@ async def test_sigterm_ends_open_streams_so_shutdown_is_quick(tmp_path: Path) ->
             streams = [event_stream(http, auth) for _ in range(6)]
             opened = [await stream.__aenter__() for stream in streams]
             token = auth["Authorization"].removeprefix("Bearer ")
-            socket = await websockets.connect(websocket_url(server.base_url, access_token=token))
+            url = websocket_url(server.base_url, access_token=token)
+            sockets = [  # through the ASGI path, and written by the broker
+                await websockets.connect(url, compression=compression)
+                for compression in ("deflate", None)
+            ]
             started = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             ended = [await stream.ended(within=10) for stream in opened]
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(socket.recv(), 10)
+            for socket in sockets:
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(socket.recv(), 10)
             exit_code = await asyncio.to_thread(server.process.wait, 20)
             took = time.monotonic() - started
             for stream in streams:

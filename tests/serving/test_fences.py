@@ -15,6 +15,7 @@ from sqlalchemy.pool import Pool
 
 from quart_tasks.serving import fences
 from quart_tasks.serving.client_close import PromptlyClosingTCPServer
+from quart_tasks.serving.direct_streams import DirectStreamsH11Protocol
 from quart_tasks.serving.fences import FenceBroken
 from quart_tasks.serving.patches import FENCES as SERVING_FENCES
 from quart_tasks.serving.patches import install_serving_patches
@@ -45,10 +46,11 @@ def test_every_fence_fits_the_installed_library(fence: fences.Fence) -> None:
 def test_installing_replaces_hypercorns_classes() -> None:
     install_serving_patches()
     assert hypercorn.asyncio.run.TCPServer is DrainingTCPServer  # type: ignore[attr-defined]
-    assert hypercorn.protocol.H11Protocol is DrainingH11Protocol  # type: ignore[attr-defined]
+    assert hypercorn.protocol.H11Protocol is DirectStreamsH11Protocol  # type: ignore[attr-defined]
     assert hypercorn.protocol.H2Protocol is DrainingH2Protocol  # type: ignore[attr-defined]
     # Each adds its patch to the others'.
     assert issubclass(DrainingTCPServer, PromptlyClosingTCPServer)
+    assert issubclass(DirectStreamsH11Protocol, DrainingH11Protocol)
     assert issubclass(DrainingH11Protocol, OneWriteH11Protocol)
 
 

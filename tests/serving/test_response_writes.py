@@ -26,6 +26,7 @@ from hypercorn.typing import ConnectionState
 from quart_tasks.serving.h2_writes import OneWriteH2Protocol
 from quart_tasks.serving.patches import install_serving_patches
 from quart_tasks.serving.response_writes import OneWriteH11Protocol
+from tests.helpers.protocols import protocol_on
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 REQUEST = b"GET /x HTTP/1.1\r\nhost: test\r\n\r\n"
@@ -71,21 +72,8 @@ async def connection(
 ) -> AsyncIterator[tuple[Any, Socket]]:
     """A protocol on one connection, and the socket it writes to."""
     socket = Socket()
-    task_group = TaskGroup(asyncio.get_running_loop())
-    async with task_group:
-        protocol = protocol_class(
-            ASGIWrapper(app),  # type: ignore[arg-type]
-            Config(),
-            WorkerContext(None),
-            task_group,
-            ConnectionState({}),
-            False,
-            ("127.0.0.1", 50000),
-            ("127.0.0.1", 8000),
-            socket.send,
-        )
+    async with protocol_on(app, protocol_class, socket.send) as protocol:
         yield protocol, socket
-        await protocol.handle(Closed())
 
 
 @pytest.mark.parametrize("body", [b'{"id":1}', b"x" * 100_000])

@@ -1,0 +1,125 @@
+"""Streams the broker writes straight to their connections, against the ordinary path, on the wire.
+
+Two servers on one database, one with `EVENTS_DIRECT_WRITES` and one without; a raw
+HTTP/1.1 subscriber of each sees the same back-fill, the same live changes, and the
+same end at SIGTERM, and must have received the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.servers import Server, fresh_database_url, served
+from tests.helpers.streams import admin_headers
+
+pytestmark = pytest.mark.slow
+
+VARYING = (b"date:", b"x-request-id:")
+"""Head lines that differ between any two responses."""
+
+
+class RawStream:
+    """`GET /api/tasks/events` on a socket of its own: every byte the server sends."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.data = bytearray()
+
+    @classmethod
+    async def open(cls, server: Server, headers: dict[str, str]) -> RawStream:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        lines = [f"{name}: {value}" for name, value in headers.items()]
+        request = "\r\n".join(["GET /api/tasks/events HTTP/1.1", f"host: {host}", *lines])
+        writer.write(request.encode() + b"\r\n\r\n")
+        stream = cls(reader, writer)
+        await stream.until(b": connected\n\n")
+        return stream
+
+    async def until(self, expected: bytes) -> None:
+        async with asyncio.timeout(10):
+            while expected not in self.data:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise EOFError(f"closed before {expected!r}: {bytes(self.data)!r}")
+                self.data += data
+
+    async def to_the_end(self) -> bytes:
+        async with asyncio.timeout(10):
+            while data := await self.reader.read(65536):
+                self.data += data
+        self.writer.close()
+        return bytes(self.data)
+
+
+async def subscribers_by_delivery(server: Server) -> dict[str, int]:
+    """The server's subscribers as its metrics count them, by delivery."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    found = re.findall(r'^quart_tasks_live_subscribers\{delivery="(\w+)"\} (\S+)$', text, re.M)
+    return {delivery: int(float(value)) for delivery, value in found}
+
+
+def comparable(data: bytes) -> bytes:
+    head, _, body = data.partition(b"\r\n\r\n")
+    kept = [line for line in head.split(b"\r\n") if not line.lower().startswith(VARYING)]
+    return b"\r\n".join(kept) + b"\r\n\r\n" + body
+
+
+async def test_the_bytes_on_the_wire_are_the_ordinary_paths(tmp_path: Path) -> None:
+    poll = "0.05"  # on SQLite the other server hears of changes by polling
+    with (
+        fresh_database_url(tmp_path) as url,
+        served(
+            url,
+            tmp_path,
+            EVENTS_DIRECT_WRITES="true",
+            EVENTS_POLL_SECONDS=poll,
+            METRICS_ENABLED="true",
+        ) as direct,
+        served(
+            url,
+            tmp_path,
+            EVENTS_DIRECT_WRITES="false",
+            EVENTS_POLL_SECONDS=poll,
+            METRICS_ENABLED="true",
+        ) as ordinary,
+    ):
+        async with httpx.AsyncClient(base_url=direct.base_url, timeout=10) as http:
+            auth = await admin_headers(http)
+            before = [
+                (await http.post("/api/tasks", json={"title": f"before {n}"}, headers=auth)).json()
+                for n in range(3)
+            ]
+            # Resume after the first event: the back-fill is the other two.
+            first_event = {**auth, "Last-Event-ID": "1"}
+            streams = [await RawStream.open(server, first_event) for server in (direct, ordinary)]
+            for stream in streams:
+                await stream.until(f'"title":"{before[-1]["title"]}"'.encode())
+            deliveries = [await subscribers_by_delivery(server) for server in (direct, ordinary)]
+            task_id = before[0]["id"]
+            for change in ({"title": "live"}, {"done": True}, {"title": "é" * 200}):
+                made = await http.patch(f"/api/tasks/{task_id}", json=change, headers=auth)
+                assert made.status_code == 200
+                expected = made.content.decode()[-20:].encode()
+                for stream in streams:  # one change at a time: one chunk each
+                    await stream.until(expected)
+            await http.delete(f"/api/tasks/{task_id}", headers=auth)
+            for stream in streams:
+                await stream.until(b"event: task.deleted")
+        for server in (direct, ordinary):
+            server.process.send_signal(signal.SIGTERM)
+        direct_bytes, ordinary_bytes = [await stream.to_the_end() for stream in streams]
+
+    assert deliveries == [{"direct": 1, "queued": 0}, {"queued": 1}]
+    assert direct_bytes.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\ntransfer-encoding: chunked\r\n" in direct_bytes.lower()
+    assert direct_bytes.endswith(b"\r\n0\r\n\r\n"), "the response ends, then the connection"
+    assert direct_bytes.count(b"event: task.") == 6
+    assert comparable(direct_bytes) == comparable(ordinary_bytes)

@@ -17,9 +17,9 @@ keep up drain their queues meanwhile.
 A stream served over HTTP/1.1 (or a WebSocket) hands its connection to the broker once
 its back-fill is out (`hand_over`): from then on the broker writes each event's bytes,
 framed once for everyone (`Event.sse_chunk`, `Event.ws_frame`), straight to the
-connection's transport (`serving.direct_streams`), and the stream's own task ends, or
-only waits. Such a subscriber is behind when its transport holds more than
-`backlog_limit` bytes the kernel has not taken, and is then reset the same way.
+connection's transport (`serving.direct_streams`), and the stream's own task ends.
+Such a subscriber is behind when its transport holds more than `backlog_limit` bytes
+the kernel has not taken, and is then reset the same way.
 A fan-out yields to the loop every `FAN_OUT_SLICE` writes, so that requests are served
 between its slices.
 """
@@ -70,7 +70,7 @@ class Subscription:
         self.position = position
         """The last position dispatched before it subscribed."""
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(size)
-        """Where its events wait for its stream; once handed over, only its end does."""
+        """Where its events wait for its stream, until it is handed over."""
         self.outlet: Outlet | None = None
         """Its connection, once handed over: the broker writes its events there."""
         self.websocket = False
@@ -171,19 +171,13 @@ class Broker:
         for subscription in self._all():
             self._end(subscription, Signal.CLOSED)
 
-    def hand_over(
-        self, subscription: Subscription, outlet: Outlet, *, after: int, websocket: bool
-    ) -> bool:
-        """Write `subscription`'s events straight to `outlet` from now on, as SSE chunks or
-        WebSocket messages, skipping those up to `after`. False when the stream must go on
-        as before: the connection cannot be handed over, or the subscription has ended."""
+    def hand_over(self, subscription: Subscription, outlet: Outlet, *, after: int) -> bool:
+        """Write `subscription`'s events straight to `outlet` from now on (SSE chunks, or
+        WebSocket messages), skipping those up to `after`. False when the stream must go
+        on as before: the connection cannot be handed over, or the subscription ended."""
         if not subscription.live:
             return False
-        if websocket:
-            taken = outlet.take_over_messages()
-        else:
-            taken = outlet.take_over(on_lost=lambda: self.unsubscribe(subscription))
-        if not taken:
+        if not outlet.take_over(on_lost=lambda: self.unsubscribe(subscription)):
             return False
         waiting: list[Event] = []
         while not subscription.queue.empty():
@@ -191,7 +185,8 @@ class Broker:
             if isinstance(item, Event):
                 waiting.append(item)
         LIVE_SUBSCRIBERS.labels(subscription.delivery).dec()
-        subscription.outlet, subscription.after, subscription.websocket = outlet, after, websocket
+        subscription.outlet, subscription.after = outlet, after
+        subscription.websocket = outlet.websocket
         LIVE_SUBSCRIBERS.labels(subscription.delivery).inc()
         for event in waiting:
             self._write(subscription, event)
@@ -313,7 +308,4 @@ class Broker:
                 outlet.write(websocket_text(reset_ws(self.position)))
             else:
                 outlet.write(chunk(reset_sse(self.position)))
-        if subscription.websocket:
-            subscription.end(signal)  # its handler closes the socket
-        else:
-            outlet.finish()
+        outlet.finish()

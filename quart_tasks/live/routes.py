@@ -136,7 +136,6 @@ async def task_events_websocket() -> None:
         owner_id=subscriber_of(caller),
         resume_after=resume,
         outlet=outlet_of(websocket.scope),
-        websocket=True,
     ):
         for item in batch:
             if isinstance(item, Heartbeat):
@@ -144,7 +143,7 @@ async def task_events_websocket() -> None:
                 # holds shutdown up for a whole interval: an idle socket gets nothing.
                 continue
             await websocket.send(ws_message(item))
-    await websocket.close(1000)
+    await websocket.close(1000)  # once handed over, the broker closes it: this is not sent
 
 
 def outlet_of(scope: Any) -> Outlet | None:

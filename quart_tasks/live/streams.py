@@ -40,7 +40,6 @@ async def stream_events(
     owner_id: int | None,
     resume_after: int | None,
     outlet: Outlet | None = None,
-    websocket: bool = False,
 ) -> AsyncIterator[list[Item]]:
     """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
 
@@ -50,9 +49,8 @@ async def stream_events(
     is waiting when the consumer is ready, sent in one write.
 
     With an `outlet`, the stream's connection, the live events go straight to it from
-    the broker once the back-fill has been consumed (`Broker.hand_over`): an event
-    stream's iteration then ends at once, its response carried on by the broker; a
-    WebSocket's waits until the broker ends it, then ends without a last item.
+    the broker once the back-fill has been consumed (`Broker.hand_over`), and the
+    iteration ends at once: the broker carries the response, or the WebSocket, on.
     """
     subscription = await broker.subscribe(owner_id)
     handed_over = False
@@ -73,13 +71,8 @@ async def stream_events(
                     yield [Event.of(logged) for logged in page.events]
                 if page.complete:
                     break
-        if outlet is not None and broker.hand_over(
-            subscription, outlet, after=last, websocket=websocket
-        ):
-            if not websocket:
-                handed_over = True
-                return
-            await subscription.queue.get()  # the end: the broker wrote any reset itself
+        if outlet is not None and broker.hand_over(subscription, outlet, after=last):
+            handed_over = True
             return
         queue = subscription.queue
         while True:

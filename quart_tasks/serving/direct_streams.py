@@ -8,15 +8,17 @@ once its head and first bytes are out, to whoever produces it: that code frames 
 message once for every connection (`chunk`, `websocket_text`) and writes the same bytes
 to each one's transport (`Outlet.write`).
 
-- **HTTP/1.1** (`Outlet.take_over`): the response must be a `GET`'s 200, unencoded, in
+- **HTTP/1.1**: the response must be a `GET`'s 200, unencoded, in
   chunked transfer coding. Hypercorn then takes no further part in the response: the
   request's task ends (an idle subscriber keeps nothing of Quart's), the app's end of
   the body is not written, and the connection only reads, to hear the client leave
   (`on_lost`). `Outlet.finish` writes the last chunk, after which Hypercorn goes on as
   after any response: the next request on the connection, or its close.
-- **WebSocket** (`Outlet.take_over_messages`): once accepted, without extensions, the
-  messages go straight to the transport while the app's handler stays, waiting: Hypercorn
-  still answers the client's pings and its close.
+- **WebSocket**: once accepted, without extensions (a compressed message is compressed
+  for its connection alone), the same: the app's handler ends, and what it sends after
+  (its close) is not written. Hypercorn still answers the client's pings and its close,
+  and drops the messages it sends (nothing reads them). `Outlet.finish` sends the close
+  (1000).
 - **HTTP/2** offers no outlet (its frames are per stream, with flow control): the ordinary
   path serves.
 
@@ -36,6 +38,7 @@ from hypercorn.protocol.events import EndBody, StreamClosed
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+from hypercorn.typing import WebsocketCloseEvent
 from wsproto.frame_protocol import FrameProtocol
 
 from quart_tasks.serving.stop_drain import DrainingH11Protocol
@@ -69,25 +72,27 @@ class Outlet:
         self._on_lost: Callable[[], None] | None = None
         self.transport = transport
 
+    @property
+    def websocket(self) -> bool:
+        """Whether the connection carries a WebSocket (frames), not a response (chunks)."""
+        return isinstance(self._protocol.stream, DirectWSStream)
+
     def take_over(self, on_lost: Callable[[], None]) -> bool:
-        """Own the rest of this HTTP/1.1 response's body; False when the ordinary path must
-        serve it. Call once the bytes sent through ASGI so far have been written (after an
-        awaited send returns), and end the app's body straight after."""
-        if not self._protocol.can_hand_over():
+        """Own the rest of this response's body, or this WebSocket's messages; False when
+        the ordinary path must go on. Call once what was sent through ASGI so far has been
+        written (after an awaited send returns), and end the app's part straight after;
+        `on_lost` is called if the client leaves first."""
+        stream = self._protocol.stream
+        if isinstance(stream, DirectWSStream):
+            if not stream.can_hand_over():
+                return False
+            stream.hand_over(self)
+        elif self._protocol.can_hand_over():
+            self._protocol.outlet = self
+        else:
             return False
         self._on_lost = on_lost
-        self._protocol.outlet = self
         return True
-
-    def take_over_messages(self) -> bool:
-        """Write this WebSocket's text messages here from now on; False when the ordinary
-        path must (not yet accepted, or an extension such as compression is in use)."""
-        stream = self._protocol.stream
-        return (
-            isinstance(stream, WSStream)
-            and stream.state is ASGIWebsocketState.CONNECTED
-            and not _extensions_in_use(stream)
-        )
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
@@ -102,11 +107,15 @@ class Outlet:
         return self.transport.is_closing()
 
     def finish(self) -> None:
-        """End the HTTP/1.1 response (its last chunk), then serve the connection as after
-        any response. Does nothing once the connection is lost."""
-        if self._protocol.outlet is self:
-            self._protocol.outlet = None
-            self._protocol.task_group.spawn(self._protocol.end_handed_over_response)
+        """End the response (its last chunk) or the WebSocket (a close, 1000), then serve
+        the connection as Hypercorn would. Does nothing once the client has left."""
+        protocol, stream = self._protocol, self._protocol.stream
+        if protocol.outlet is self:
+            protocol.outlet = None
+            protocol.task_group.spawn(protocol.end_handed_over_response)
+        elif isinstance(stream, DirectWSStream) and stream.outlet is self:
+            stream.outlet = None
+            protocol.task_group.spawn(stream.close_handed_over)
 
     def lost(self) -> None:
         on_lost, self._on_lost = self._on_lost, None
@@ -139,7 +148,7 @@ class DirectStreamsH11Protocol(DrainingH11Protocol):
         return (
             self.outlet is None
             and isinstance(stream, HTTPStream)
-            and stream.scope["method"] == "GET"
+            and stream.scope["method"] == "GET"  # h11 frames a HEAD's body by length
             and isinstance(self.connection, h11.Connection)
             and self.connection.our_state is h11.SEND_BODY
             and self.connection.their_http_version == b"1.1"
@@ -177,5 +186,38 @@ def _transport_of(send: Callable[..., Any]) -> asyncio.WriteTransport | None:
     return getattr(writer, "transport", None)
 
 
-def _extensions_in_use(stream: WSStream) -> bool:
-    return bool(stream.handshake.extensions)
+class DirectWSStream(WSStream):
+    """Hypercorn's WebSocket stream, whose messages an `Outlet` may take over."""
+
+    outlet: Outlet | None = None
+
+    def can_hand_over(self) -> bool:
+        # The client offering an extension means wsproto agreed to it (compression).
+        return (
+            self.outlet is None
+            and self.state is ASGIWebsocketState.CONNECTED
+            and not self.handshake.extensions
+        )
+
+    def hand_over(self, outlet: Outlet) -> None:
+        self.outlet = outlet
+        self.app_put = _dropped  # the app's handler has ended: nothing reads them
+
+    async def app_send(self, message: Any) -> None:
+        if self.outlet is not None and (message is None or message["type"] == "websocket.close"):
+            return  # the app's end of a WebSocket handed over: the outlet closes it
+        await super().app_send(message)
+
+    async def handle(self, event: StreamEvent) -> None:
+        if isinstance(event, StreamClosed) and self.outlet is not None:
+            outlet, self.outlet = self.outlet, None
+            outlet.lost()
+        await super().handle(event)
+
+    async def close_handed_over(self) -> None:
+        close: WebsocketCloseEvent = {"type": "websocket.close", "code": 1000, "reason": None}
+        await super().app_send(close)
+
+
+async def _dropped(_message: Any) -> None:
+    return None

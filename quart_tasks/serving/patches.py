@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hypercorn.asyncio.run
 import hypercorn.protocol
+import hypercorn.protocol.h11
 import hypercorn.utils
 from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.tcp_server import TCPServer
@@ -22,7 +23,7 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.protocol.ws_stream import Handshake, WSStream
 
-from quart_tasks.serving.direct_streams import DirectStreamsH11Protocol
+from quart_tasks.serving.direct_streams import DirectStreamsH11Protocol, DirectWSStream
 from quart_tasks.serving.fences import Fence, Touch, check_all
 from quart_tasks.serving.stop_drain import DrainingH2Protocol, DrainingTCPServer
 
@@ -164,7 +165,12 @@ DIRECT_STREAMS = Fence(
         Touch(H11Protocol._create_stream, "WSStream", "named in"),
         Touch(HTTPStream.handle, "scope", "named in"),
         Touch(HTTPStream.handle, "spawn_app", "named in"),
+        Touch(hypercorn.protocol.h11, "WSStream", "class"),
         Touch(WSStream.handle, "scope", "named in"),
+        Touch(WSStream.handle, "app_put", "named in"),
+        Touch(WSStream._handle_events, "app_put", "named in"),
+        Touch(WSStream, "app_send", "async function", ("self", "message")),
+        Touch(WSStream, "handle", "async function", ("self", "event")),
         Touch(WSStream.__init__, "state", "named in"),
         Touch(WSStream.handle, "handshake", "named in"),
         Touch(Handshake.__init__, "extensions", "named in"),
@@ -184,4 +190,5 @@ def install_serving_patches() -> None:
     # one write per response, then the stop's drain, then direct streams.
     hypercorn.asyncio.run.TCPServer = DrainingTCPServer  # type: ignore[attr-defined]
     hypercorn.protocol.H11Protocol = DirectStreamsH11Protocol  # type: ignore[attr-defined]
+    hypercorn.protocol.h11.WSStream = DirectWSStream  # type: ignore[attr-defined]
     hypercorn.protocol.H2Protocol = DrainingH2Protocol  # type: ignore[attr-defined]

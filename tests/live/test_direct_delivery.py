@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from quart_tasks.live.broker import Broker, Signal
+from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_sse, reset_ws
 from quart_tasks.serving.direct_streams import Outlet, chunk, websocket_text
 from quart_tasks.tasks.event_log import LoggedEvent, LogPage
@@ -17,8 +17,9 @@ from tests.live.test_live_broker import ReadAfter, broker_over
 class FakeOutlet(Outlet):
     """A connection as the broker sees it: the bytes written, the unsent backlog."""
 
-    def __init__(self, *, accepts: bool = True) -> None:
+    def __init__(self, *, accepts: bool = True, websocket: bool = False) -> None:
         self.accepts = accepts
+        self.is_websocket = websocket
         self.data = bytearray()
         self.unsent = 0
         self.is_closed = False
@@ -30,8 +31,9 @@ class FakeOutlet(Outlet):
         self.on_lost = on_lost
         return self.accepts
 
-    def take_over_messages(self) -> bool:
-        return self.accepts
+    @property
+    def websocket(self) -> bool:
+        return self.is_websocket
 
     def write(self, data: bytes) -> None:
         self.data += data
@@ -94,7 +96,7 @@ async def test_events_waiting_at_the_hand_over_come_first_and_back_filled_ones_o
     outlet = FakeOutlet()
 
     # The back-fill sent up to 2: 3 comes from the queue, 4 live, 1 and 2 not again.
-    assert broker.hand_over(subscription, outlet, after=2, websocket=False)
+    assert broker.hand_over(subscription, outlet, after=2)
     await publish(broker, log, logged(4))
 
     assert bytes(outlet.data) == sse(3, 4)
@@ -104,7 +106,7 @@ async def test_events_waiting_at_the_hand_over_come_first_and_back_filled_ones_o
 async def test_each_subscriber_gets_only_what_it_may_see(broker: Broker, log: Log) -> None:
     mine, theirs, admin = FakeOutlet(), FakeOutlet(), FakeOutlet()
     for owner, outlet in ((1, mine), (2, theirs), (None, admin)):
-        broker.hand_over(await broker.subscribe(owner), outlet, after=0, websocket=False)
+        broker.hand_over(await broker.subscribe(owner), outlet, after=0)
 
     await publish(broker, log, logged(1, owner_id=1), logged(2, owner_id=2))
 
@@ -118,7 +120,7 @@ async def test_a_connection_behind_by_more_than_the_limit_is_reset_and_ended(
 ) -> None:
     slow, fast = FakeOutlet(), FakeOutlet()
     for outlet in (slow, fast):
-        broker.hand_over(await broker.subscribe(None), outlet, after=0, websocket=False)
+        broker.hand_over(await broker.subscribe(None), outlet, after=0)
     await publish(broker, log, logged(1))
     slow.unsent = broker.backlog_limit + 1
 
@@ -131,25 +133,25 @@ async def test_a_connection_behind_by_more_than_the_limit_is_reset_and_ended(
     assert broker.subscriber_count == 1
 
 
-async def test_a_websocket_behind_gets_its_reset_message_and_its_handler_the_end(
+async def test_a_websocket_behind_gets_its_reset_message_and_its_close(
     broker: Broker, log: Log
 ) -> None:
-    outlet = FakeOutlet()
+    outlet = FakeOutlet(websocket=True)
     subscription = await broker.subscribe(None)
-    broker.hand_over(subscription, outlet, after=0, websocket=True)
+    broker.hand_over(subscription, outlet, after=0)
     await publish(broker, log, logged(1))
     outlet.unsent = broker.backlog_limit + 1
 
     await publish(broker, log, logged(2))
 
     assert bytes(outlet.data) == Event.of(logged(1)).ws_frame + websocket_text(reset_ws(2))
-    assert subscription.queue.get_nowait() is Signal.RESET
-    assert not outlet.finished  # the handler closes the socket
+    assert outlet.finished  # its close follows
+    assert broker.subscriber_count == 0
 
 
 async def test_a_client_gone_is_unsubscribed(broker: Broker, log: Log) -> None:
     outlet = FakeOutlet()
-    broker.hand_over(await broker.subscribe(None), outlet, after=0, websocket=False)
+    broker.hand_over(await broker.subscribe(None), outlet, after=0)
     assert outlet.on_lost is not None
 
     outlet.on_lost()
@@ -165,7 +167,7 @@ async def test_a_connection_that_will_not_hand_over_leaves_the_queue_as_it_was(
     subscription = await broker.subscribe(None)
     await publish(broker, log, logged(1))
 
-    assert not broker.hand_over(subscription, FakeOutlet(accepts=False), after=0, websocket=False)
+    assert not broker.hand_over(subscription, FakeOutlet(accepts=False), after=0)
     await publish(broker, log, logged(2))
 
     assert [subscription.queue.get_nowait(), subscription.queue.get_nowait()] == [
@@ -175,26 +177,25 @@ async def test_a_connection_that_will_not_hand_over_leaves_the_queue_as_it_was(
 
 
 async def test_shutdown_ends_every_handed_over_stream(broker: Broker) -> None:
-    sse_outlet, ws_outlet = FakeOutlet(), FakeOutlet()
-    broker.hand_over(await broker.subscribe(None), sse_outlet, after=0, websocket=False)
-    ws_subscription = await broker.subscribe(3)
-    broker.hand_over(ws_subscription, ws_outlet, after=0, websocket=True)
+    sse_outlet, ws_outlet = FakeOutlet(), FakeOutlet(websocket=True)
+    broker.hand_over(await broker.subscribe(None), sse_outlet, after=0)
+    broker.hand_over(await broker.subscribe(3), ws_outlet, after=0)
 
     broker.end_streams()
 
     assert sse_outlet.finished
-    assert sse_outlet.data == b"", "a stream ending at shutdown gets nothing more"
-    assert ws_subscription.queue.get_nowait() is Signal.CLOSED
+    assert ws_outlet.finished
+    assert sse_outlet.data == ws_outlet.data == b"", "at shutdown, nothing more is sent"
     assert broker.subscriber_count == 0
 
 
 async def test_an_idle_stream_with_nothing_unsent_gets_the_heartbeat(broker: Broker) -> None:
     broker.heartbeat_seconds = 0.05  # the first subscription starts the broker's timer
-    idle, backed_up, websocket = FakeOutlet(), FakeOutlet(), FakeOutlet()
+    idle, backed_up, websocket = FakeOutlet(), FakeOutlet(), FakeOutlet(websocket=True)
     backed_up.unsent = 10
     for outlet in (idle, backed_up):
-        broker.hand_over(await broker.subscribe(None), outlet, after=0, websocket=False)
-    broker.hand_over(await broker.subscribe(None), websocket, after=0, websocket=True)
+        broker.hand_over(await broker.subscribe(None), outlet, after=0)
+    broker.hand_over(await broker.subscribe(None), websocket, after=0)
     await asyncio.wait_for(idle.wrote.wait(), 5)
     await broker.close()
 
@@ -214,7 +215,7 @@ async def test_a_large_fan_out_lets_the_loop_turn(
     monkeypatch.setattr(broker_module, "FAN_OUT_SLICE", 10)
     outlets = [FakeOutlet() for _ in range(35)]
     for outlet in outlets:
-        broker.hand_over(await broker.subscribe(None), outlet, after=0, websocket=False)
+        broker.hand_over(await broker.subscribe(None), outlet, after=0)
     turns = 0
 
     async def count_turns() -> None:

@@ -10,13 +10,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import h11
+import hypercorn.protocol.h11
 import pytest
+import wsproto.events
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.events import Closed, Event, RawData
+from wsproto.frame_protocol import FrameProtocol
 
 from quart_tasks.serving.direct_streams import (
     OUTLET,
     DirectStreamsH11Protocol,
+    DirectWSStream,
     Outlet,
     chunk,
     websocket_text,
@@ -25,6 +29,12 @@ from tests.helpers.protocols import ASGIApp, protocol_on
 
 GET = b"GET /events HTTP/1.1\r\nhost: test\r\n\r\n"
 CHUNKS = [b"retry: 2000\n\n", b"id: 1\ndata: {}\n\n", b"id: 2\ndata: " + b"x" * 5000 + b"\n\n"]
+
+
+@pytest.fixture(autouse=True)
+def direct_websockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket stream the patches install with the protocol."""
+    monkeypatch.setattr(hypercorn.protocol.h11, "WSStream", DirectWSStream)
 
 
 class Transport:
@@ -240,42 +250,81 @@ def upgrade(extensions: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def websocket_app(taken: list[bool], sent: asyncio.Event) -> ASGIApp:
+def websocket_app(taken: list[bool], outlets: list[Outlet]) -> ASGIApp:
+    """Accepts, sends one message through ASGI, tries to hand the socket over (before the
+    accept too: too early), and when it could, ends as Quart does: with a close."""
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket":
             return
         outlet: Outlet = scope["extensions"][OUTLET]
-        taken.append(outlet.take_over_messages())  # before the accept: not yet
+        taken.append(outlet.take_over(on_lost=lambda: None))
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
-        taken.append(outlet.take_over_messages())
         await send({"type": "websocket.send", "text": '{"id":1}'})
+        taken.append(outlet.take_over(on_lost=lambda: None))
+        outlets.append(outlet)
         if taken[-1]:
-            outlet.write(websocket_text('{"id":1}'))
-        sent.set()
+            await send({"type": "websocket.close", "code": 1000})
+            return
         await receive()
 
     return app
 
 
-async def test_a_websocket_message_written_directly_is_the_frame_hypercorn_writes() -> None:
+def client_frames(*events: wsproto.events.Event) -> bytes:
+    """What a client sends: masked frames."""
+    client = FrameProtocol(client=True, extensions=[])
+    data = b""
+    for event in events:
+        if isinstance(event, wsproto.events.Ping):
+            data += client.ping(event.payload)
+        elif isinstance(event, wsproto.events.CloseConnection):
+            data += client.close(event.code)
+    return data
+
+
+async def test_a_websocket_handed_over_gets_the_frames_hypercorn_would_write() -> None:
     taken: list[bool] = []
-    sent = asyncio.Event()
-    async with connection(websocket_app(taken, sent)) as (protocol, server):
+    outlets: list[Outlet] = []
+    async with connection(websocket_app(taken, outlets)) as (protocol, server):
         await protocol.handle(RawData(upgrade(None)))
-        await asyncio.wait_for(sent.wait(), 5)
-        data = bytes(server.transport.data)
+        await server.transport.until(lambda _: bool(outlets))
+        await asyncio.sleep(0.01)  # the app's close, sent as it ended, is not written
+        outlet = outlets[0]
+        assert outlet.websocket
+        outlet.write(websocket_text('{"id":1}'))
+        frame = websocket_text('{"id":1}')
+        assert server.transport.data.endswith(frame + frame)
+
+        # Hypercorn still answers the client's ping, and drops its messages.
+        await protocol.handle(RawData(client_frames(wsproto.events.Ping(b"hi"))))
+        await server.transport.until(lambda data: data.endswith(b"\x8a\x02hi"))
+        outlet.finish()
+        close_1000 = b"\x88\x02\x03\xe8"
+        await server.transport.until(lambda data: data.endswith(close_1000))
+        await protocol.handle(RawData(client_frames(wsproto.events.CloseConnection(1000))))
+        await asyncio.wait_for(server.closed.wait(), 5)
 
     assert taken == [False, True]
-    frame = websocket_text('{"id":1}')
-    assert data.endswith(frame + frame)
+
+
+async def test_a_websocket_whose_client_leaves_is_reported() -> None:
+    taken: list[bool] = []
+    outlets: list[Outlet] = []
+    async with connection(websocket_app(taken, outlets)) as (protocol, server):
+        await protocol.handle(RawData(upgrade(None)))
+        await server.transport.until(lambda _: bool(outlets))
+        lost = asyncio.Event()
+        outlets[0]._on_lost = lost.set
+        await protocol.handle(RawData(client_frames(wsproto.events.CloseConnection(1001))))
+        await asyncio.wait_for(lost.wait(), 5)
 
 
 async def test_a_websocket_with_compression_keeps_the_asgi_path() -> None:
     taken: list[bool] = []
-    sent = asyncio.Event()
-    async with connection(websocket_app(taken, sent)) as (protocol, _server):
+    async with connection(websocket_app(taken, [])) as (protocol, server):
         await protocol.handle(RawData(upgrade("permessage-deflate")))
-        await asyncio.wait_for(sent.wait(), 5)
+        await server.transport.until(lambda _: len(taken) == 2)
 
     assert taken == [False, False]

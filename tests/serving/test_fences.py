@@ -11,6 +11,7 @@ import pytest
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import WSStream
 from sqlalchemy.pool import Pool
 
 from quart_tasks.serving import fences
@@ -36,6 +37,7 @@ def hypercorn_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hypercorn.asyncio.run, "TCPServer", TCPServer)
     monkeypatch.setattr(hypercorn.protocol, "H11Protocol", H11Protocol)
     monkeypatch.setattr(hypercorn.protocol, "H2Protocol", H2Protocol)
+    monkeypatch.setattr(hypercorn.protocol.h11, "WSStream", WSStream)
 
 
 @pytest.mark.parametrize("fence", SERVING_FENCES + STORAGE_FENCES, ids=lambda fence: fence.name)

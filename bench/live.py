@@ -64,6 +64,8 @@ class Figures:
     """For each change, when its last subscriber had it."""
     rss_before_kib: int
     rss_after_kib: int
+    rss_end_kib: int
+    """After the changes: what delivering them left behind (a compressor per WebSocket)."""
     cpu_seconds: float
 
     def _median_last(self) -> float:
@@ -78,13 +80,20 @@ class Figures:
         p99 = quantiles[98] * 1000 if quantiles else float("nan")
         worst = max(self.latencies, default=float("nan")) * 1000
         cpu_us = self.cpu_seconds / max(self.delivered, 1) * 1e6
+        memory = (
+            f"RSS {self.rss_before_kib / 1024:6.1f} → {self.rss_after_kib / 1024:6.1f} MiB "
+            f"({per_subscriber:5.1f} KiB/subscriber)"
+        )
+        if not self.expected:  # --idle
+            return f"N={self.subscribers:<6} connected {self.connected:<6} idle  {memory}"
+        end = (self.rss_end_kib - self.rss_before_kib) / max(self.connected, 1)
+        memory += f" ({end:5.1f} after the changes)"
         return (
             f"N={self.subscribers:<6} connected {self.connected:<6} "
             f"delivered {self.delivered}/{self.expected}  "
             f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {worst:7.1f} ms  "
             f"(last delivery of a change: median {self._median_last():6.1f} ms)  "
-            f"RSS {self.rss_before_kib / 1024:6.1f} → {self.rss_after_kib / 1024:6.1f} MiB "
-            f"({per_subscriber:5.1f} KiB/subscriber)  CPU {cpu_us:6.1f} µs/event"
+            f"{memory}  CPU {cpu_us:6.1f} µs/event"
         )
 
 
@@ -277,6 +286,7 @@ async def measure(
     rss_after = rss_kib(worker)
     changes = 0 if args.idle else args.changes
     cpu = 0.0
+    rss_end = rss_after
     if changes:
         task = post_json(f"{base_url}/api/tasks", {"title": "bench -1"}, token)
         # The create is itself broadcast to every subscriber; measuring before that
@@ -288,6 +298,7 @@ async def measure(
         while group.received < changes * connected and time.perf_counter() < deadline:  # noqa: ASYNC110 (a count over thousands of protocols)
             await asyncio.sleep(0.05)
         cpu = cpu_seconds([worker]) - cpu_before
+    rss_end = rss_kib(worker)
     delivered = group.received
     await group.close()
     return Figures(
@@ -299,6 +310,7 @@ async def measure(
         slowest_per_change=sorted(max(values) for values in group.by_change.values()),
         rss_before_kib=rss_before,
         rss_after_kib=rss_after,
+        rss_end_kib=rss_end if changes else rss_after,
         cpu_seconds=cpu,
     )
 

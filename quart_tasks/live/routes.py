@@ -113,7 +113,7 @@ async def task_events(query_args: StreamQuery) -> Response:
 @require_auth
 @accepts_query_token
 async def task_events_websocket() -> None:
-    """The same events as JSON text messages: `{"id", "event", "data"}`.
+    """The same events as JSON text messages: `{"id", "event", "data"}`, uncompressed.
 
     The token comes as `Authorization: Bearer` or `access_token`; without a
     valid one the socket is closed with 1008 (policy violation).
@@ -128,6 +128,9 @@ async def task_events_websocket() -> None:
         return
     finally:
         await release_request_session()
+    outlet = outlet_of(websocket.scope)
+    if outlet is not None:
+        outlet.decline_extensions()  # uncompressed, its messages can be handed over
     await websocket.accept()
     broker = services().live.broker
     async for batch in stream_events(
@@ -135,7 +138,7 @@ async def task_events_websocket() -> None:
         broker.sessions,
         owner_id=subscriber_of(caller),
         resume_after=resume,
-        outlet=outlet_of(websocket.scope),
+        outlet=outlet,
     ):
         for item in batch:
             if isinstance(item, Heartbeat):

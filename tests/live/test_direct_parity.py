@@ -8,15 +8,18 @@ same end at SIGTERM, and must have received the same bytes.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.helpers.servers import Server, fresh_database_url, served
 from tests.helpers.streams import admin_headers
+from tests.live.test_live import websocket_url
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +103,14 @@ async def test_the_bytes_on_the_wire_are_the_ordinary_paths(tmp_path: Path) -> N
             # Resume after the first event: the back-fill is the other two.
             first_event = {**auth, "Last-Event-ID": "1"}
             streams = [await RawStream.open(server, first_event) for server in (direct, ordinary)]
+            sockets = [
+                await websockets.connect(
+                    websocket_url(server.base_url, since="1"),
+                    additional_headers=auth,
+                    compression="deflate",
+                )
+                for server in (direct, ordinary)
+            ]
             for stream in streams:
                 await stream.until(f'"title":"{before[-1]["title"]}"'.encode())
             deliveries = [await subscribers_by_delivery(server) for server in (direct, ordinary)]
@@ -113,13 +124,25 @@ async def test_the_bytes_on_the_wire_are_the_ordinary_paths(tmp_path: Path) -> N
             await http.delete(f"/api/tasks/{task_id}", headers=auth)
             for stream in streams:
                 await stream.until(b"event: task.deleted")
+            messages = [
+                [await asyncio.wait_for(socket.recv(), 5) for _ in range(6)] for socket in sockets
+            ]
+            extensions = [
+                [extension.name for extension in socket.protocol.extensions] for socket in sockets
+            ]
+            for socket in sockets:
+                await socket.close()
         for server in (direct, ordinary):
             server.process.send_signal(signal.SIGTERM)
         direct_bytes, ordinary_bytes = [await stream.to_the_end() for stream in streams]
 
-    assert deliveries == [{"direct": 1, "queued": 0}, {"queued": 1}]
+    assert deliveries == [{"direct": 2, "queued": 0}, {"queued": 2}]  # a stream, a socket
     assert direct_bytes.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\ntransfer-encoding: chunked\r\n" in direct_bytes.lower()
     assert direct_bytes.endswith(b"\r\n0\r\n\r\n"), "the response ends, then the connection"
     assert direct_bytes.count(b"event: task.") == 6
     assert comparable(direct_bytes) == comparable(ordinary_bytes)
+    # WebSockets: the same messages; compression only where the ordinary path serves.
+    assert messages[0] == messages[1]
+    assert [json.loads(message)["event"] for message in messages[0]][-1] == "task.deleted"
+    assert extensions == [[], ["permessage-deflate"]]

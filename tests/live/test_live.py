@@ -162,7 +162,7 @@ async def test_the_token_may_come_as_a_query_parameter_on_the_streams_only(
 @pytest.mark.parametrize(
     "compression",
     ["deflate", None],
-    ids=["compressed: the ASGI path", "uncompressed: written by the broker"],
+    ids=["offering compression", "not offering compression"],
 )
 async def test_websocket_messages_match_the_event_stream(
     live: LiveServer, compression: Literal["deflate"] | None
@@ -238,7 +238,7 @@ async def test_sigterm_ends_open_streams_so_shutdown_is_quick(tmp_path: Path) ->
             opened = [await stream.__aenter__() for stream in streams]
             token = auth["Authorization"].removeprefix("Bearer ")
             url = websocket_url(server.base_url, access_token=token)
-            sockets = [  # through the ASGI path, and written by the broker
+            sockets = [  # offering compression (declined), and not
                 await websockets.connect(url, compression=compression)
                 for compression in ("deflate", None)
             ]

@@ -250,7 +250,7 @@ def upgrade(extensions: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def websocket_app(taken: list[bool], outlets: list[Outlet]) -> ASGIApp:
+def websocket_app(taken: list[bool], outlets: list[Outlet], *, decline: bool = False) -> ASGIApp:
     """Accepts, sends one message through ASGI, tries to hand the socket over (before the
     accept too: too early), and when it could, ends as Quart does: with a close."""
 
@@ -260,6 +260,8 @@ def websocket_app(taken: list[bool], outlets: list[Outlet]) -> ASGIApp:
         outlet: Outlet = scope["extensions"][OUTLET]
         taken.append(outlet.take_over(on_lost=lambda: None))
         await receive()  # websocket.connect
+        if decline:
+            outlet.decline_extensions()
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": '{"id":1}'})
         taken.append(outlet.take_over(on_lost=lambda: None))
@@ -328,3 +330,15 @@ async def test_a_websocket_with_compression_keeps_the_asgi_path() -> None:
         await server.transport.until(lambda _: len(taken) == 2)
 
     assert taken == [False, False]
+
+
+async def test_a_websocket_accepted_without_the_compression_offered_is_handed_over() -> None:
+    taken: list[bool] = []
+    async with connection(websocket_app(taken, [], decline=True)) as (protocol, server):
+        await protocol.handle(RawData(upgrade("permessage-deflate")))
+        await server.transport.until(lambda _: len(taken) == 2)
+
+    head = bytes(server.transport.data).partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 101 ")
+    assert b"sec-websocket-extensions" not in head
+    assert taken == [False, True]

@@ -140,6 +140,8 @@ class DirectStreamsH11Protocol(DrainingH11Protocol):
     async def _create_stream(self, request: h11.Request) -> None:
         await super()._create_stream(request)
         self._head = None
+        if request.method != b"GET":  # a stream or a WebSocket; nothing else is handed over
+            return
         transport = _transport_of(self.send)
         stream = self.stream
         if transport is not None and isinstance(stream, HTTPStream | WSStream):

@@ -35,8 +35,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_sse, reset_ws
-from quart_tasks.serving.direct_streams import Outlet, chunk, websocket_text
+from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_frame
+from quart_tasks.serving.direct_streams import Outlet
 from quart_tasks.storage.outages import unavailable
 from quart_tasks.tasks.event_log import bounds, read_after
 from quart_tasks.web.metrics import LIVE_SUBSCRIBERS
@@ -74,6 +74,7 @@ class Subscription:
         self.outlet: Outlet | None = None
         """Its connection, once handed over: the broker writes its events there."""
         self.websocket = False
+        """Once handed over: whether it takes frames, not chunks (kept: checked per event)."""
         self.after = position
         """Once handed over: the last position its stream sent (back-filled ones come twice)."""
         self.live = True
@@ -304,8 +305,5 @@ class Broker:
             subscription.end(signal)
             return
         if signal is Signal.RESET and not outlet.closed:
-            if subscription.websocket:
-                outlet.write(websocket_text(reset_ws(self.position)))
-            else:
-                outlet.write(chunk(reset_sse(self.position)))
+            outlet.write(reset_frame(self.position, websocket=subscription.websocket))
         outlet.finish()

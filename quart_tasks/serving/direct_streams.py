@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 OUTLET = "quart_tasks.outlet"
 """The ASGI scope extension under which a connection offers its `Outlet`."""
 
-LAST_CHUNK = b"0\r\n\r\n"
-
 
 def chunk(data: bytes) -> bytes:
     """`data` as one chunk of HTTP/1.1's chunked transfer coding, as h11 frames it."""

@@ -161,6 +161,20 @@ async def test_a_client_gone_is_unsubscribed(broker: Broker, log: Log) -> None:
     assert outlet.data == b""
 
 
+async def test_a_connection_closing_is_unsubscribed_and_written_no_more(
+    broker: Broker, log: Log
+) -> None:
+    outlet = FakeOutlet()
+    broker.hand_over(await broker.subscribe(None), outlet, after=0)
+    outlet.is_closed = True
+
+    await publish(broker, log, logged(1))
+
+    assert broker.subscriber_count == 0
+    assert outlet.data == b""
+    assert not outlet.finished
+
+
 async def test_a_connection_that_will_not_hand_over_leaves_the_queue_as_it_was(
     broker: Broker, log: Log
 ) -> None:

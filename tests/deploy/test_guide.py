@@ -120,6 +120,17 @@ def test_the_systemd_unit_is_valid(tmp_path: Path) -> None:
     assert checked.stderr == "", "systemd-analyze complained"
 
 
+def test_the_guide_has_systemd_bring_pgbouncer_back_when_it_exits() -> None:
+    drop_in = configparser.ConfigParser(interpolation=None)
+    drop_in.read(DEPLOY / "pgbouncer-restart.conf")
+
+    assert drop_in["Service"]["Restart"] == "on-failure"
+    installed = guide_command("cp deploy/pgbouncer-restart.conf").split()[-1]
+    assert installed.startswith("/etc/systemd/system/pgbouncer.service.d/")
+    assert installed.endswith(".conf")
+    assert guide_command("systemctl daemon-reload")
+
+
 def test_the_unit_reloads_with_sighup_and_outwaits_the_graceful_timeout() -> None:
     service = unit_file()["Service"]
     hypercorn = tomllib.loads((CHECKOUT / "docs" / "hypercorn.toml").read_text())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import os
 import signal
 import socket
@@ -40,7 +42,42 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
+        if os.environ.get("DB_BEHIND_POOLER") == "true":
+            _wait_until_pooler_is_done_with(url, name)
         _postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+IN_USE = (
+    "cl_active",
+    "cl_waiting",
+    "cl_active_cancel_req",
+    "cl_waiting_cancel_req",
+    "sv_active",
+    "sv_active_cancel",
+    "sv_being_canceled",
+)
+"""PgBouncer's counts, in SHOW POOLS, of the clients and cancel requests a pool still has."""
+
+
+def _wait_until_pooler_is_done_with(url: URL, database: str, timeout: float = 15) -> None:
+    """Return once the PgBouncer at `url` has no client and no cancel request for `database`.
+
+    PgBouncer 1.18 (Debian 12's) can exit ("disconnect_client(): bad client state") when
+    PostgreSQL ends its connections to a database, as a drop WITH (FORCE) does, while a
+    client that cancelled a query there is still connected.
+    """
+    show_pools = ["psql", "-h", str(url.host), "-p", str(url.port), "-U", str(url.username)]
+    show_pools += ["-d", "pgbouncer", "--csv", "-c", "SHOW POOLS"]
+    deadline = time.monotonic() + timeout
+    while True:
+        pools = subprocess.run(show_pools, capture_output=True, text=True, check=True, timeout=10)
+        every_pool = csv.DictReader(io.StringIO(pools.stdout))
+        rows = [row for row in every_pool if row["database"] == database]
+        if not any(int(row[count]) for row in rows for count in IN_USE):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"PgBouncer still serves {database}: {rows}")
+        time.sleep(0.05)
 
 
 LOCAL_POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}

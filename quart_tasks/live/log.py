@@ -49,6 +49,10 @@ class Event:
         return websocket_text(self.ws)
 
 
+SSE_PREAMBLE = b"retry: 2000\n: connected\n\n"
+"""An SSE stream's first bytes, once it is subscribed: reconnect after 2 s; the headers
+go out at once."""
+
 KEEP_ALIVE = b": keep-alive\n\n"
 """An SSE comment: what an idle stream gets every `EVENTS_HEARTBEAT_SECONDS`."""
 KEEP_ALIVE_CHUNK = chunk(KEEP_ALIVE)

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, g, request, websocket
 from quart_schema import validate_querystring
 
 from quart_tasks.auth.caller import POLICY_VIOLATION, Principal, current_principal
-from quart_tasks.live.streams import Heartbeat, sse_frames, stream_events, ws_message
+from quart_tasks.live.streams import Heartbeat, Subscribed, sse_frames, stream_events, ws_message
 from quart_tasks.services import services
 from quart_tasks.serving.direct_streams import OUTLET, Outlet
 from quart_tasks.storage.ids import MAX_BIG_ID
@@ -19,9 +19,6 @@ from quart_tasks.web.errors import APIError
 from quart_tasks.web.openapi import event_stream, operation_id
 
 live = Blueprint("live", __name__)
-
-SSE_PREAMBLE = b"retry: 2000\n: connected\n\n"
-"""Sent first: reconnect after 2 s, and the headers go out at once."""
 
 
 class StreamQuery(BaseModel):
@@ -95,8 +92,7 @@ async def task_events(query_args: StreamQuery) -> Response:
     )
 
     async def body() -> AsyncIterator[bytes]:
-        yield SSE_PREAMBLE
-        async for batch in events:
+        async for batch in events:  # the first is the preamble, once subscribed
             yield sse_frames(batch)
 
     response = Response(
@@ -131,7 +127,6 @@ async def task_events_websocket() -> None:
     outlet = outlet_of(websocket.scope)
     if outlet is not None:
         outlet.decline_extensions()  # uncompressed, its messages can be handed over
-    await websocket.accept()
     broker = services().live.broker
     async for batch in stream_events(
         broker,
@@ -141,6 +136,9 @@ async def task_events_websocket() -> None:
         outlet=outlet,
     ):
         for item in batch:
+            if isinstance(item, Subscribed):
+                await websocket.accept()
+                continue
             if isinstance(item, Heartbeat):
                 # No comment frame exists here, and Hypercorn's websocket_ping_interval
                 # holds shutdown up for a whole interval: an idle socket gets nothing.

@@ -5,13 +5,13 @@ Shared by the SSE and WebSocket routes, which only differ in framing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.live.broker import Broker, Signal
-from quart_tasks.live.log import KEEP_ALIVE, Event, reset_sse, reset_ws
+from quart_tasks.live.log import KEEP_ALIVE, SSE_PREAMBLE, Event, reset_sse, reset_ws
 from quart_tasks.serving.direct_streams import Outlet
 from quart_tasks.tasks.event_log import bounds, read_after
 
@@ -30,7 +30,17 @@ class Heartbeat:
 
 
 HEARTBEAT = Heartbeat()
-Item = Event | Reset | Heartbeat
+
+
+class Subscribed:
+    """Every event committed from now on will come: a stream's first item.
+
+    Only then may the client be told the stream is open, for a client that writes as
+    soon as it is (a test, a sync) must see its own change come back."""
+
+
+SUBSCRIBED = Subscribed()
+Item = Event | Reset | Heartbeat | Subscribed
 
 
 async def stream_events(
@@ -40,11 +50,11 @@ async def stream_events(
     owner_id: int | None,
     resume_after: int | None,
     outlet: Outlet | None = None,
-) -> AsyncIterator[list[Item]]:
+) -> AsyncGenerator[list[Item]]:
     """The caller's events (everyone's when `owner_id` is None), in commit order, once each.
 
-    With `resume_after`, first the logged events after that position, then live ones;
-    without, only events committed from now on. Ends after a `Reset`, or when
+    First `SUBSCRIBED`; then, with `resume_after`, the logged events after that position,
+    then live ones; without, only events committed from now on. Ends after a `Reset`, or when
     the broker closes the stream (shutdown). Items come in batches: whatever
     is waiting when the consumer is ready, sent in one write.
 
@@ -55,6 +65,7 @@ async def stream_events(
     subscription = await broker.subscribe(owner_id)
     handed_over = False
     try:
+        yield [SUBSCRIBED]
         last = subscription.position
         if resume_after is not None:
             async with sessions() as session:
@@ -109,6 +120,8 @@ def sse_frame(item: Item) -> bytes:
         return item.sse
     if isinstance(item, Reset):
         return reset_sse(item.position)
+    if isinstance(item, Subscribed):
+        return SSE_PREAMBLE
     return KEEP_ALIVE
 
 

@@ -12,7 +12,7 @@ import pytest
 from quart_tasks.live import broker as broker_module
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
-from quart_tasks.live.streams import HEARTBEAT, Item, Reset, stream_events
+from quart_tasks.live.streams import HEARTBEAT, SUBSCRIBED, Item, Reset, stream_events
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import begin_draining
 from quart_tasks.tasks.event_log import LoggedEvent, LogPage
@@ -22,12 +22,10 @@ QUEUE_SIZE = 8
 CHANGES = 60
 
 
-async def until_subscribed(broker: Broker, count: int) -> None:
-    for _ in range(500):  # the streams subscribe on their first step, in their own tasks
-        if broker.subscriber_count >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{broker.subscriber_count} of {count} streams subscribed")
+async def subscribed(stream: AsyncIterator[list[Item]]) -> AsyncIterator[list[Item]]:
+    """`stream`, past its first item: subscribed."""
+    assert await asyncio.wait_for(anext(stream), 5) == [SUBSCRIBED]
+    return stream
 
 
 async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
@@ -42,7 +40,7 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
             return stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
 
         fast_seen: list[Event] = []
-        fast_stream = subscribe()
+        fast_stream = await subscribed(subscribe())
 
         async def consume_fast() -> None:
             async for batch in fast_stream:
@@ -52,10 +50,9 @@ async def test_a_slow_consumer_is_cut_off_while_a_fast_one_keeps_receiving(
                 if len(fast_seen) >= CHANGES:
                     return
 
-        slow_stream = subscribe()
+        slow_stream = await subscribed(subscribe())
         fast = asyncio.create_task(consume_fast())
         slow_first = asyncio.ensure_future(anext(slow_stream))
-        await until_subscribed(broker, 2)
         slow_backlog = []
         for n in range(CHANGES):
             created = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
@@ -81,18 +78,20 @@ async def test_draining_ends_every_stream_and_refuses_new_ones(tmp_path: Path) -
     async with serving(settings_for_test(tmp_path)) as app:
         broker: Broker = services_of(app).live.broker
         streams = [
-            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            await subscribed(
+                stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            )
             for owner in (None, 1, 2)
         ]
         pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
-        await until_subscribed(broker, 3)
+        await asyncio.sleep(0)  # each waits for its next item
         begin_draining()
         ended = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
         late = stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
         late_items = await asyncio.wait_for(_all(late), 5)
 
     assert all(isinstance(result, StopAsyncIteration) for result in ended), ended
-    assert late_items == []
+    assert late_items == [SUBSCRIBED], "told it is open, and ended at once"
     assert broker.subscriber_count == 0
 
 
@@ -104,12 +103,33 @@ async def test_idle_streams_get_a_heartbeat_from_one_timer(tmp_path: Path) -> No
     async with serving(settings_for_test(tmp_path, EVENTS_HEARTBEAT_SECONDS=0.2)) as app:
         broker: Broker = services_of(app).live.broker
         streams = [
-            stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            await subscribed(
+                stream_events(broker, broker.sessions, owner_id=owner, resume_after=None)
+            )
             for owner in (None, 7)
         ]
         beats = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
 
     assert beats == [[HEARTBEAT], [HEARTBEAT]]
+
+
+async def test_a_change_made_once_a_stream_says_it_is_open_reaches_it(tmp_path: Path) -> None:
+    async with serving(settings_for_test(tmp_path)) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        broker: Broker = services_of(app).live.broker
+        stream = stream_events(broker, broker.sessions, owner_id=None, resume_after=None)
+
+        first = await asyncio.wait_for(anext(stream), 5)
+        subscribers = broker.subscriber_count
+        created = await client.post("/api/tasks", json={"title": "mine"}, headers=auth)
+        (event,) = await asyncio.wait_for(anext(stream), 5)
+        await stream.aclose()
+
+    assert first == [SUBSCRIBED]
+    assert subscribers == 1, "the stream said it was open before it was subscribed"
+    assert isinstance(event, Event)
+    assert f'"id":{(await created.get_json())["id"]},' in event.payload
 
 
 ReadAfter = Callable[..., Awaitable[LogPage]]

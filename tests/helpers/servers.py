@@ -207,6 +207,33 @@ def served(
 
 
 @contextlib.contextmanager
+def served_with_send_buffers(
+    database_url: str, cwd: Path, send_buffer: int, **extra_env: str
+) -> Iterator[Server]:
+    """`served` on a socket made here, whose connections' kernel send buffers hold about
+    `send_buffer` bytes (accepted sockets inherit it): a client that stops reading backs
+    up into the server's own buffers within kilobytes, not the megabytes of autotuning."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    with listener:
+        port = int(listener.getsockname()[1])
+        with _served(
+            database_url,
+            cwd,
+            quart_tasks_serve,
+            extra_env,
+            "http",
+            True,
+            bind=f"fd://{listener.fileno()}",
+            base_url=f"http://127.0.0.1:{port}",
+            pass_fds=(listener.fileno(),),
+        ) as server:
+            yield server
+
+
+@contextlib.contextmanager
 def served_over_tls(
     database_url: str, cwd: Path, command: Callable[[str], list[str]], trust: ssl.SSLContext
 ) -> Iterator[Server]:
@@ -223,6 +250,9 @@ def _served(
     extra_env: dict[str, str],
     scheme: str,
     verify: ssl.SSLContext | bool,
+    bind: str | None = None,
+    base_url: str | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Iterator[Server]:
     env = {**server_environment(database_url), **extra_env}
     subprocess.run(
@@ -233,11 +263,13 @@ def _served(
         capture_output=True,
         timeout=60,
     )
-    port = free_port()
-    base_url = f"{scheme}://127.0.0.1:{port}"
+    if bind is None or base_url is None:
+        port = free_port()
+        bind, base_url = f"127.0.0.1:{port}", f"{scheme}://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            command(f"127.0.0.1:{port}"),
+            command(bind),
+            pass_fds=pass_fds,
             env=env,
             cwd=cwd,
             stdout=log,

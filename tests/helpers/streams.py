@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.helpers.apps import ADMIN
+from tests.helpers.servers import Server
 
 PASSWORD = "a password long enough"
 
@@ -108,3 +111,56 @@ async def new_user(http: httpx.AsyncClient, prefix: str = "live") -> dict[str, s
 async def admin_headers(http: httpx.AsyncClient) -> dict[str, str]:
     token = (await http.post("/api/login", json=ADMIN)).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+class RawStream:
+    """`GET /api/tasks/events` on a socket of its own: every byte the server sends."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.data = bytearray()
+
+    @classmethod
+    async def open(
+        cls, server: Server, headers: dict[str, str], receive_buffer: int | None = None
+    ) -> RawStream:
+        """The stream, subscribed; with `receive_buffer`, the bytes this side holds unread
+        (kernel and reader) stay near that many, so that a stream not read falls behind."""
+        host, port = server.base_url.removeprefix("http://").split(":")
+        if receive_buffer is None:
+            reader, writer = await asyncio.open_connection(host, int(port))
+        else:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=receive_buffer // 2)
+        lines = [f"{name}: {value}" for name, value in headers.items()]
+        request = "\r\n".join(["GET /api/tasks/events HTTP/1.1", f"host: {host}", *lines])
+        writer.write(request.encode() + b"\r\n\r\n")
+        stream = cls(reader, writer)
+        await stream.until(b": connected\n\n")
+        return stream
+
+    async def until(self, expected: bytes) -> None:
+        async with asyncio.timeout(10):
+            while expected not in self.data:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise EOFError(f"closed before {expected!r}: {bytes(self.data)!r}")
+                self.data += data
+
+    async def to_the_end(self) -> bytes:
+        async with asyncio.timeout(10):
+            while data := await self.reader.read(65536):
+                self.data += data
+        self.writer.close()
+        return bytes(self.data)
+
+
+async def subscribers_by_delivery(server: Server) -> dict[str, int]:
+    """The server's subscribers as its metrics count them, by delivery."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    found = re.findall(r'^quart_tasks_live_subscribers\{delivery="(\w+)"\} (\S+)$', text, re.M)
+    return {delivery: int(float(value)) for delivery, value in found}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import signal
 from pathlib import Path
 
@@ -17,56 +16,14 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers.servers import Server, fresh_database_url, served
-from tests.helpers.streams import admin_headers
+from tests.helpers.servers import fresh_database_url, served
+from tests.helpers.streams import RawStream, admin_headers, subscribers_by_delivery
 from tests.live.test_live import websocket_url
 
 pytestmark = pytest.mark.slow
 
 VARYING = (b"date:", b"x-request-id:")
 """Head lines that differ between any two responses."""
-
-
-class RawStream:
-    """`GET /api/tasks/events` on a socket of its own: every byte the server sends."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.data = bytearray()
-
-    @classmethod
-    async def open(cls, server: Server, headers: dict[str, str]) -> RawStream:
-        host, port = server.base_url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        lines = [f"{name}: {value}" for name, value in headers.items()]
-        request = "\r\n".join(["GET /api/tasks/events HTTP/1.1", f"host: {host}", *lines])
-        writer.write(request.encode() + b"\r\n\r\n")
-        stream = cls(reader, writer)
-        await stream.until(b": connected\n\n")
-        return stream
-
-    async def until(self, expected: bytes) -> None:
-        async with asyncio.timeout(10):
-            while expected not in self.data:
-                data = await self.reader.read(65536)
-                if not data:
-                    raise EOFError(f"closed before {expected!r}: {bytes(self.data)!r}")
-                self.data += data
-
-    async def to_the_end(self) -> bytes:
-        async with asyncio.timeout(10):
-            while data := await self.reader.read(65536):
-                self.data += data
-        self.writer.close()
-        return bytes(self.data)
-
-
-async def subscribers_by_delivery(server: Server) -> dict[str, int]:
-    """The server's subscribers as its metrics count them, by delivery."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-        text = (await http.get("/metrics")).text
-    found = re.findall(r'^quart_tasks_live_subscribers\{delivery="(\w+)"\} (\S+)$', text, re.M)
-    return {delivery: int(float(value)) for delivery, value in found}
 
 
 def comparable(data: bytes) -> bytes:

@@ -180,8 +180,8 @@ async def run_commands(data: BatchRequest) -> Response:
 async def get_task(task_id: int) -> Response:
     """Read a task; 304 with no body while `If-None-Match` names its ETag."""
     task = await services().tasks.fetch(current_principal(), task_id)
-    if not_modified(task.version):
-        return Response(b"", status=304, headers={"ETag": etag(task.version)})
+    if (held := not_modified(task.version)) is not None:
+        return Response(b"", status=304, headers={"ETag": held})
     return task_response(task)
 
 

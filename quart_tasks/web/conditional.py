@@ -47,15 +47,18 @@ def version_match(tags: ETags) -> VersionMatch:
     return VersionMatch(any_version=tags.star_tag, versions=versions)
 
 
-def not_modified(version: int) -> bool:
-    """Whether `If-None-Match` names this version, in any encoding, so a GET may answer 304."""
+def not_modified(version: int) -> str | None:
+    """The ETag of a 304 while `If-None-Match` names this version, in any encoding: the
+    tag the client named (`"5-gzip"` for its compressed copy, as the 200 would say)."""
     header = request.if_none_match
     if not header:
-        return False
+        return None
     if header.star_tag:
-        return True
-    named = {version_tag(tag) for tag in header.as_set(include_weak=True)}
-    return str(version) in named
+        return etag(version)
+    for tag in header.as_set(include_weak=True):
+        if version_tag(tag) == str(version):
+            return quote_etag(tag)
+    return None
 
 
 def precondition_failed(current_version: int) -> APIError:

@@ -95,7 +95,10 @@ async def test_each_encoding_has_its_own_etag_and_any_of_them_works_as_a_precond
 
     gzipped = await client.get(path, headers={**auth, "Accept-Encoding": "gzip"})
     plain = await client.get(path, headers=auth)
-    unchanged = await client.get(path, headers={**auth, "If-None-Match": gzipped.headers["ETag"]})
+    unchanged = await client.get(
+        path, headers={**auth, "If-None-Match": gzipped.headers["ETag"], "Accept-Encoding": "gzip"}
+    )
+    plain_unchanged = await client.get(path, headers={**auth, "If-None-Match": '"1"'})
     patched = await client.patch(
         path, json={"done": True}, headers={**auth, "If-Match": gzipped.headers["ETag"]}
     )
@@ -106,6 +109,8 @@ async def test_each_encoding_has_its_own_etag_and_any_of_them_works_as_a_precond
     assert gzipped.headers["ETag"] == '"1-gzip"'
     assert plain.headers["ETag"] == '"1"'
     assert unchanged.status_code == 304
+    assert unchanged.headers["ETag"] == '"1-gzip"', "a 304 names what the 200 would have"
+    assert plain_unchanged.headers["ETag"] == '"1"'
     assert patched.status_code == 200
     assert stale.status_code == 412
 

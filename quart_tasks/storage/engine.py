@@ -17,7 +17,7 @@ from quart_tasks.storage.internals import check_storage_internals
 from quart_tasks.storage.pool import FairAsyncQueuePool
 
 
-def _pooler_options() -> dict[str, Any]:
+def pooler_options() -> dict[str, Any]:
     """Behind a transaction-mode pooler (PgBouncer) a connection's statements may run on
     any server connection, so none may count on a statement prepared before:
 
@@ -53,7 +53,7 @@ def create_engine(config: Mapping[str, Any]) -> AsyncEngine:
             pool_pre_ping=config["DB_POOL_PRE_PING"],
             connect_args={
                 "timeout": config["DB_CONNECT_TIMEOUT"],
-                **(_pooler_options() if config["DB_BEHIND_POOLER"] else {}),
+                **(pooler_options() if config["DB_BEHIND_POOLER"] else {}),
             },
         )
     in_memory = url.database in (None, "", ":memory:")

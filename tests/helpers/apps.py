@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from quart import Quart
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks import create_app
 from quart_tasks.config import TestingConfig
@@ -20,7 +19,7 @@ from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.sessions import Database
 from quart_tasks.tasks import event_log
 from tests.helpers.servers import postgres_database
-from tests.helpers.support import TEST_DATABASE_URL, TEST_SECRET_KEY
+from tests.helpers.support import TEST_DATABASE_URL, TEST_SECRET_KEY, engine_for
 
 ADMIN = {"username": "admin", "password": "admin"}
 Login = Callable[[str, str], Awaitable[dict[str, Any]]]
@@ -53,7 +52,7 @@ def settings_for_test(tmp_path: Path, **overrides: Any) -> TestingConfig:
 
 
 async def reset_schema(database_url: str) -> None:
-    engine = create_async_engine(database_url)
+    engine = engine_for(database_url)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(Base.metadata.drop_all)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from quart_tasks.storage.engine import pooler_options
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_SECRET_KEY = "test-secret-key-long-enough-for-every-hmac-algorithm-0123456789abcdef"
@@ -38,3 +42,12 @@ __all__ = [
     "redis_reachable",
     "require",
 ]
+
+
+def engine_for(database_url: str, **options: Any) -> AsyncEngine:
+    """An engine of the tests' own on `database_url`: behind PgBouncer (`DB_BEHIND_POOLER`),
+    with the app's statement options, for a statement prepared by name on one server
+    connection would stay there for the next client to trip over."""
+    if os.environ.get("DB_BEHIND_POOLER") == "true":
+        options["connect_args"] = {**options.get("connect_args", {}), **pooler_options()}
+    return create_async_engine(database_url, **options)

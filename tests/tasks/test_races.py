@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from quart_tasks.models import Task
 from quart_tasks.storage.base import utcnow
 from tests.helpers.apps import ADMIN, LiveServer
+from tests.helpers.support import engine_for
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ SORTS = ["id_desc", "id_asc", "created_desc", "created_asc", "updated_desc", "ti
 
 
 async def seed(database_url: str, owner_id: int) -> list[int]:
-    engine = create_async_engine(database_url)
+    engine = engine_for(database_url)
     start = utcnow() - timedelta(days=1)
     rows = [
         {

@@ -66,6 +66,7 @@ def _wait_until_pooler_is_done_with(url: URL, database: str, timeout: float = 15
     PostgreSQL ends its connections to a database, as a drop WITH (FORCE) does, while a
     client that cancelled a query there is still connected.
     """
+    # psql, not asyncpg: the admin console answers only the simple query protocol.
     show_pools = ["psql", "-h", str(url.host), "-p", str(url.port), "-U", str(url.username)]
     show_pools += ["-d", "pgbouncer", "--csv", "-c", "SHOW POOLS"]
     deadline = time.monotonic() + timeout
@@ -217,20 +218,11 @@ def served_with_send_buffers(
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
-    with listener:
-        port = int(listener.getsockname()[1])
-        with _served(
-            database_url,
-            cwd,
-            quart_tasks_serve,
-            extra_env,
-            "http",
-            True,
-            bind=f"fd://{listener.fileno()}",
-            base_url=f"http://127.0.0.1:{port}",
-            pass_fds=(listener.fileno(),),
-        ) as server:
-            yield server
+    with (
+        listener,
+        _served(database_url, cwd, quart_tasks_serve, extra_env, "http", True, listener) as server,
+    ):
+        yield server
 
 
 @contextlib.contextmanager
@@ -250,10 +242,9 @@ def _served(
     extra_env: dict[str, str],
     scheme: str,
     verify: ssl.SSLContext | bool,
-    bind: str | None = None,
-    base_url: str | None = None,
-    pass_fds: tuple[int, ...] = (),
+    listener: socket.socket | None = None,
 ) -> Iterator[Server]:
+    """The server on a free port, or on `listener`, a listening socket it inherits."""
     env = {**server_environment(database_url), **extra_env}
     subprocess.run(
         [sys.executable, "-m", "quart_tasks", "migrate"],
@@ -263,13 +254,13 @@ def _served(
         capture_output=True,
         timeout=60,
     )
-    if bind is None or base_url is None:
-        port = free_port()
-        bind, base_url = f"127.0.0.1:{port}", f"{scheme}://127.0.0.1:{port}"
+    port = free_port() if listener is None else int(listener.getsockname()[1])
+    base_url = f"{scheme}://127.0.0.1:{port}"
+    bind = f"127.0.0.1:{port}" if listener is None else f"fd://{listener.fileno()}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command(bind),
-            pass_fds=pass_fds,
+            pass_fds=() if listener is None else (listener.fileno(),),
             env=env,
             cwd=cwd,
             stdout=log,

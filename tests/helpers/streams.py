@@ -164,3 +164,12 @@ async def subscribers_by_delivery(server: Server) -> dict[str, int]:
         text = (await http.get("/metrics")).text
     found = re.findall(r'^quart_tasks_live_subscribers\{delivery="(\w+)"\} (\S+)$', text, re.M)
     return {delivery: int(float(value)) for delivery, value in found}
+
+
+async def until_delivered(server: Server, expected: dict[str, int]) -> None:
+    """Wait for the subscriber counts: a stream is handed over just after it opens."""
+    for _ in range(100):
+        if await subscribers_by_delivery(server) == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"subscribers: {await subscribers_by_delivery(server)}")

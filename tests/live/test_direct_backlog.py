@@ -8,15 +8,14 @@ with a reset, and the other subscribers keep receiving.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers.servers import Server, fresh_database_url, served_with_send_buffers
-from tests.helpers.streams import RawStream, admin_headers, subscribers_by_delivery
+from tests.helpers.servers import fresh_database_url, served_with_send_buffers
+from tests.helpers.streams import RawStream, admin_headers, subscribers_by_delivery, until_delivered
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +23,6 @@ BACKLOG_BYTES = 65536
 """The default. A batch's events, about 35 KB, go out in one fan-out: a subscriber that
 reads must never hold more than the limit, one that does not soon holds more."""
 BATCHES = 10  # of 100 events of about 350 bytes: far more than the buffers on the way
-
-
-async def until_delivered(server: Server, expected: dict[str, int]) -> None:
-    """Wait for the subscriber counts: a stream is handed over just after it opens."""
-    for _ in range(100):
-        if await subscribers_by_delivery(server) == expected:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"subscribers: {await subscribers_by_delivery(server)}")
 
 
 async def test_a_subscriber_that_stops_reading_is_reset_and_the_others_go_on(

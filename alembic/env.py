@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from quart_tasks.config import load_config
-from quart_tasks.models import Base
+from quart_tasks.models import Base, made_on
 from quart_tasks.storage.base import UTCDateTime
 from quart_tasks.storage.engine import create_engine
 
@@ -37,6 +37,11 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     return False
 
 
+def include_object(item: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Compare only what this database is meant to have (see `made_on`)."""
+    return reflected or made_on(item, context.get_context().dialect.name)
+
+
 def configure(connection: Connection | None = None, url: str | None = None) -> None:
     context.configure(
         render_item=render_item,
@@ -45,6 +50,7 @@ def configure(connection: Connection | None = None, url: str | None = None) -> N
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_object=include_object,
         literal_binds=connection is None,
     )
 

@@ -85,6 +85,11 @@ class Config(BaseSettings):
     MAX_CONTENT_LENGTH: int = Field(default=1024 * 1024, gt=0)
     COMPRESS_ENCODINGS: str = "zstd,br,gzip"
     COMPRESS_MIN_BYTES: int = Field(default=1024, ge=0)
+    LIST_MAX_OFFSET: int = Field(default=10_000, ge=0)
+    """The deepest offset a list's `page` reaches (its first row's); past it, 400 and
+    cursors, which cost the same at any depth."""
+    LIST_SEARCH_TOTAL_LIMIT: int = Field(default=1_000, ge=1)
+    """How many matches of `q` a list counts exactly; past it `total` is a lower bound."""
 
     @field_validator(
         "LOGIN_FAILURES_PER_PAIR",

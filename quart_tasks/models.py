@@ -8,6 +8,14 @@ from quart_tasks.tasks import event_log  # noqa: F401  (registers task_events_ro
 from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task, TaskEvent, TaskEventRound
 
+
+def made_on(schema_item: object, dialect: str) -> bool:
+    """Whether `dialect` has `schema_item`: an index made only on one database
+    (`Index.ddl_if`, such as the trigram index) is not missing from the others."""
+    condition = getattr(schema_item, "_ddl_if", None)
+    return condition is None or condition.dialect in (None, dialect)
+
+
 __all__ = [
     "Base",
     "IdempotencyKey",
@@ -18,4 +26,5 @@ __all__ = [
     "TaskEventRound",
     "TokenFamily",
     "User",
+    "made_on",
 ]

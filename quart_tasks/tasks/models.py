@@ -16,16 +16,49 @@ from quart_tasks.storage.ids import BigId
 TITLE_MAX_LENGTH = 200
 
 
+SORT_COLUMNS = (("id",), ("created_at", "id"), ("updated_at", "id"), ("title", "id"))
+"""The columns of each list order (see `tasks.sorting`), ties broken by id."""
+
+
+def _list_indexes() -> list[Index]:
+    """An index for each list order of one owner's tasks, by `done` first.
+
+    A list reads one `done` state of an index at a time (both, merged, when it
+    does not filter on `done`), so a filtered list reads only rows it returns
+    and the id order is served by these indexes and never by the primary key:
+    a walk of the primary key that skips other owners' rows is what the
+    planner chose for an owner whose tasks are the oldest (see
+    `tasks.statements`).
+    """
+    indexes = []
+    for columns in SORT_COLUMNS:
+        key = ("owner_id", "done", *columns)
+        indexes.append(Index(f"ix_tasks_{'_'.join(key)}", *key))
+    return indexes
+
+
+LIST_INDEXES = _list_indexes()
+
+TITLE_SEARCH_INDEX = Index(
+    "ix_tasks_owner_id_title_trigrams",
+    "owner_id",
+    "title",
+    postgresql_using="gin",
+    postgresql_ops={"title": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+"""`q` on PostgreSQL: titles by trigram (pg_trgm), with the owner (btree_gin), so a
+search of one owner's titles or of everyone's reads only the rows that hold the
+fragment's trigrams. A fragment shorter than three characters has no trigram;
+it is matched by reading the list's order (see `tasks.statements`)."""
+
+SEARCH_EXTENSIONS = ("pg_trgm", "btree_gin")
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
-        # A list is one owner's tasks in one sort order, ties broken by id: each
-        # order has an index that serves its first page, its deep keyset pages
-        # and the `done` filter without a sort step.
-        Index("ix_tasks_owner_id_id", "owner_id", "id"),
-        Index("ix_tasks_owner_id_created_at_id", "owner_id", "created_at", "id"),
-        Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
-        Index("ix_tasks_owner_id_title_id", "owner_id", "title", "id"),
+        *LIST_INDEXES,
+        TITLE_SEARCH_INDEX,
         # A deleted task's id is never given to a new one, so a stale ETag or
         # link can never point at a different task.
         {"sqlite_autoincrement": True},
@@ -68,6 +101,15 @@ class TaskEvent(Base):
 
 XID_DEFAULT = "pg_current_xact_id()::text::bigint"
 """`task_events.xid`'s default on PostgreSQL; SQLite leaves it empty."""
+
+for _extension in SEARCH_EXTENSIONS:
+    event.listen(
+        Base.metadata,
+        "before_create",
+        DDL(f"CREATE EXTENSION IF NOT EXISTS {_extension}").execute_if(  # type: ignore[no-untyped-call]
+            dialect="postgresql"
+        ),
+    )
 
 _set_xid_default = DDL(  # type: ignore[no-untyped-call]
     f"ALTER TABLE task_events ALTER COLUMN xid SET DEFAULT ({XID_DEFAULT})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request, url_for
+from quart import Blueprint, Response, current_app, request, url_for
 from quart_schema import (
     document_headers,
     document_response,
@@ -41,7 +41,7 @@ from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse
 from quart_tasks.web.openapi import NoContent, operation_id
-from quart_tasks.web.pagination import PageHeaders, link_header, next_link
+from quart_tasks.web.pagination import PageHeaders, link_header, next_link, within_reach
 from quart_tasks.web.responses import json_response, no_content
 
 tasks = Blueprint("tasks", __name__)
@@ -86,10 +86,13 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
             params = {**query_args.link_params(), "cursor": next_cursor}
             headers["Link"] = next_link(request.path, params, query_args.page_size)
         return json_response(walk, headers=headers)
-    page = query_args.page_request()
-    items, total = await store.list_page(caller, filters, sort, page)
+    max_offset = current_app.config["LIST_MAX_OFFSET"]
+    page = within_reach(query_args.page_request(), max_offset)
+    items, total = await store.list_page(
+        caller, filters, sort, page, current_app.config["LIST_SEARCH_TOTAL_LIMIT"]
+    )
     body = TaskPage.of(items, page, total)
-    link = link_header(request.path, query_args.link_params(), page, total)
+    link = link_header(request.path, query_args.link_params(), page, total, max_offset)
     return json_response(body, headers={"Link": link})
 
 

@@ -92,7 +92,10 @@ class TaskListQuery(PageQuery):
     done: DoneFilter | None = None
     sort: SortOrder = "id_desc"
     q: Annotated[str, NoNul] | None = Field(
-        default=None, max_length=TITLE_MAX_LENGTH, description="Case-insensitive title substring."
+        default=None,
+        max_length=TITLE_MAX_LENGTH,
+        description="Case-insensitive title substring. Its `total` is counted up to 1,000 "
+        "matches (`LIST_SEARCH_TOTAL_LIMIT`); past that, `total_exact` is false.",
     )
 
     owner: Annotated[str, NoNul] | None = Field(
@@ -133,7 +136,11 @@ class TaskPage(OffsetPage[TaskOut]):
     """A page of tasks."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [TASK], "page": 1, "page_size": 20, "total": 1}]}
+        json_schema_extra={
+            "examples": [
+                {"items": [TASK], "page": 1, "page_size": 20, "total": 1, "total_exact": True}
+            ]
+        }
     )
 
 

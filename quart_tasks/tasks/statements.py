@@ -20,20 +20,25 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Select,
+    Subquery,
     Table,
     Text,
     Update,
     bindparam,
     case,
     cast,
+    false,
     func,
     insert,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 
 from quart_tasks.auth.models import User
+from quart_tasks.storage.driver import PLANNED_EACH_RUN
 from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task
 from quart_tasks.tasks.scope import ListScope
@@ -144,8 +149,6 @@ def _owner_conditions(owner: ListScope, table: Table) -> list[ColumnElement[bool
 
 def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
     conditions = _owner_conditions(shape.owner, TASKS)
-    if shape.done:
-        conditions.append(TASKS.c.done == bindparam("done"))
     if shape.title:
         conditions.append(
             TASKS.c.title.ilike(
@@ -155,43 +158,131 @@ def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _done_states(shape: ListShape) -> list[ColumnElement[bool]]:
+    """Each `done` state a list reads: the one it filters on, or both."""
+    if shape.done:
+        return [TASKS.c.done == bindparam("done", type_=TASKS.c.done.type)]
+    return [TASKS.c.done == false(), TASKS.c.done == true()]
+
+
+def _in_index_order(shape: ListShape) -> list[ColumnElement[Any]]:
+    """A branch's order (one `done` state): `done`, then the sort's columns.
+
+    That is exactly its index's order, which neither the primary key nor any
+    other index gives, so the planner has one plan. Ordered by `id` alone, a
+    branch of an owner whose tasks are the oldest was planned as a backward
+    walk of the primary key that read every newer task (PostgreSQL does see
+    that a boolean column equal to a constant leaves the index's order as is).
+    """
+    sort = SORT_ORDERS[shape.sort]
+    done = TASKS.c.done.desc() if sort.descending else TASKS.c.done.asc()
+    return [done, *sort.order_by()]
+
+
+def _listed(branches: list[Select[Any]], name: str) -> Subquery:
+    """The rows of `branches` (each one `done` state, up to its own limit) as one set."""
+    if len(branches) == 1:
+        return branches[0].subquery(name)
+    return union_all(*(select(*branch.subquery().c) for branch in branches)).subquery(name)
+
+
+def _in_list_order(columns: Any, shape: ListShape) -> list[ColumnElement[Any]]:
+    """The list's order over `columns` (a table's or a subquery's), without `done`:
+    the merged branches are sorted again, at most twice a branch's limit."""
+    sort = SORT_ORDERS[shape.sort]
+    keys = [columns[column.key] for column in sort.columns]
+    return [key.desc() if sort.descending else key.asc() for key in keys]
+
+
+def _planned_for_its_values(shape: ListShape, statement: Select[Any]) -> Select[Any]:
+    """A search's statements: whether the trigram index or a walk of the list's index
+    serves one depends on how many rows its fragment matches (see `PLANNED_EACH_RUN`)."""
+    return statement.execution_options(**{PLANNED_EACH_RUN: True}) if shape.title else statement
+
+
 @cache
 def count(shape: ListShape) -> Select[Any]:
-    """How many tasks match: by their owners' kept counts (see `counts`) unless filtered."""
-    if shape.done or shape.title:
-        return select(func.count()).select_from(TASKS).where(*_conditions(shape))
-    owners_total = cast(func.coalesce(func.sum(COUNTS.c.total), 0), BigInteger)
-    return select(owners_total).where(*_owner_conditions(shape.owner, COUNTS))
+    """How many tasks match: by the owners' kept counts (see `counts`) unless `q` filters.
+
+    With `q`, each `done` state's matches are counted only up to `count_window`,
+    reading them in index order: the store reports at most one fewer, and
+    whether there were more (see `PortableTaskStore.list_page`)."""
+    if not shape.title:
+        owners_total = cast(func.coalesce(func.sum(COUNTS.c.total), 0), BigInteger)
+        conditions = _owner_conditions(shape.owner, COUNTS)
+        if shape.done:
+            conditions.append(COUNTS.c.done == bindparam("done", type_=COUNTS.c.done.type))
+        return select(owners_total).where(*conditions)
+    by_id = ListShape("id_asc", shape.owner, shape.done, shape.title)
+    matches = [
+        select(TASKS.c.id)
+        .where(*_conditions(shape), state)
+        .order_by(*_in_index_order(by_id))
+        .limit(bindparam("count_window"))
+        for state in _done_states(shape)
+    ]
+    return _planned_for_its_values(
+        shape, select(func.count()).select_from(_listed(matches, "matches"))
+    )
 
 
 @cache
 def page(shape: ListShape) -> Select[Any]:
     """A page by `limit` and `offset`, each row with the `total` that match.
 
-    The count rides along as a scalar subquery (run once, not per row): one
-    round trip instead of two, and the total and the page come from one
-    snapshot. A page past the end has no row to carry it; see `count`.
+    Each `done` state's branch reads its index up to `window` (`offset` +
+    `limit`) entries, the sort's columns and ids only, from the index itself
+    where the index holds them (an index-only scan); only the page's own rows
+    are then read from the table. The count rides along as a scalar subquery
+    (run once, not per row): one round trip instead of two, and the total and
+    the page come from one snapshot. A page past the end has no row to carry
+    it; see `count`.
     """
-    total = count(shape).scalar_subquery().label("total")
-    return (
-        select(*TASK_COLUMNS, total)
-        .where(*_conditions(shape))
-        .order_by(*SORT_ORDERS[shape.sort].order_by())
+    sort = SORT_ORDERS[shape.sort]
+    keys = [TASKS.c[column.key] for column in sort.columns]
+    branches = [
+        select(*keys)
+        .where(*_conditions(shape), state)
+        .order_by(*_in_index_order(shape))
+        .limit(bindparam("window"))
+        for state in _done_states(shape)
+    ]
+    listed = _listed(branches, "listed")
+    on_page = (
+        select(listed.c.id)
+        .order_by(*_in_list_order(listed.c, shape))
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
+        .subquery("on_page")
     )
+    total = count(shape).scalar_subquery().label("total")
+    statement = (
+        select(*TASK_COLUMNS, total)
+        .join_from(TASKS, on_page, TASKS.c.id == on_page.c.id)
+        .order_by(*_in_list_order(TASKS.c, shape))
+    )
+    return _planned_for_its_values(shape, statement)
 
 
 @cache
 def walk(shape: ListShape, *, after_key: bool) -> Select[Any]:
     """Up to `limit` tasks in order; past the key `SortOrder.key_values` binds when `after_key`."""
     sort = SORT_ORDERS[shape.sort]
-    conditions = _conditions(shape)
-    if after_key:
-        conditions.append(sort.after_key())
-    return (
-        select(*TASK_COLUMNS)
-        .where(*conditions)
-        .order_by(*sort.order_by())
+    branches = []
+    for state in _done_states(shape):
+        conditions = [*_conditions(shape), state]
+        if after_key:
+            conditions.append(sort.after_key())
+        branches.append(
+            select(*TASK_COLUMNS)
+            .where(*conditions)
+            .order_by(*_in_index_order(shape))
+            .limit(bindparam("limit"))
+        )
+    listed = _listed(branches, "listed")
+    statement = (
+        select(*(listed.c[column.key] for column in TASK_COLUMNS))
+        .order_by(*_in_list_order(listed.c, shape))
         .limit(bindparam("limit"))
     )
+    return _planned_for_its_values(shape, statement)

@@ -35,7 +35,7 @@ from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
 from quart_tasks.tasks.sorting import SortOrder
 from quart_tasks.web.conditional import VersionMatch, precondition_failed
 from quart_tasks.web.errors import APIError, not_found
-from quart_tasks.web.pagination import PageRequest
+from quart_tasks.web.pagination import PageRequest, Total
 
 
 def task_not_found() -> APIError:
@@ -102,17 +102,33 @@ class PortableTaskStore:
     """
 
     async def list_page(
-        self, caller: Principal, filters: TaskFilter, sort: SortOrder, page: PageRequest
-    ) -> tuple[Sequence[TaskRecord], int]:
-        """One page by offset, and how many tasks match in all."""
-        shape, values = filters.shape(caller, sort), filters.values(caller)
+        self,
+        caller: Principal,
+        filters: TaskFilter,
+        sort: SortOrder,
+        page: PageRequest,
+        count_limit: int,
+    ) -> tuple[Sequence[TaskRecord], Total]:
+        """One page by offset, and how many tasks match in all: exactly, or with `q`, up
+        to `count_limit` (each `done` state counts one more, to tell that there are more)."""
+        shape = filters.shape(caller, sort)
+        values = {**filters.values(caller), "count_window": count_limit + 1}
         rows = await self.read(
-            statements.page(shape), {**values, "limit": page.page_size, "offset": page.offset}
+            statements.page(shape),
+            {
+                **values,
+                "limit": page.page_size,
+                "offset": page.offset,
+                "window": page.offset + page.page_size,
+            },
         )
         if rows:
-            return rows, rows[0].total
-        counted = await self.read(statements.count(shape), values)
-        return rows, counted[0][0]
+            counted = rows[0].total
+        else:
+            counted = (await self.read(statements.count(shape), values))[0][0]
+        if shape.title and counted > count_limit:
+            return rows, Total(count_limit, exact=False)
+        return rows, Total(counted)
 
     async def list_after(
         self,

@@ -20,7 +20,7 @@ from quart_tasks.users.schemas import UserCreate, UserListQuery, UserOut, UserPa
 from quart_tasks.web.access import optional_auth, require_admin, require_auth
 from quart_tasks.web.errors import ErrorResponse, unauthorized
 from quart_tasks.web.openapi import operation_id
-from quart_tasks.web.pagination import PageHeaders, link_header
+from quart_tasks.web.pagination import PageHeaders, Total, link_header
 
 users = Blueprint("users", __name__)
 
@@ -73,6 +73,6 @@ async def list_users(query_args: UserListQuery) -> tuple[UserPage, int, PageHead
     """List every user, a page at a time (admins only)."""
     page = query_args.page_request()
     items, total = await queries.list_users(db_session(), page)
-    body = UserPage.of(items, page, total)
-    link = link_header(request.path, query_args.link_params(), page, total)
+    body = UserPage.of(items, page, Total(total))
+    link = link_header(request.path, query_args.link_params(), page, Total(total))
     return body, 200, PageHeaders(link=link)

@@ -61,5 +61,9 @@ class UserPage(OffsetPage[UserOut]):
     """A page of users."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [USER], "page": 1, "page_size": 20, "total": 1}]}
+        json_schema_extra={
+            "examples": [
+                {"items": [USER], "page": 1, "page_size": 20, "total": 1, "total_exact": True}
+            ]
+        }
     )

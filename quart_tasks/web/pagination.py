@@ -1,4 +1,11 @@
-"""Offset pagination as the tutorial defines it, and its RFC 8288 `Link` header."""
+"""Offset pagination as the tutorial defines it, bounded in depth, and its RFC 8288 `Link`
+header.
+
+An offset page costs what it skips: the database reads every row before it.
+Pages therefore reach only so deep (`LIST_MAX_OFFSET`, 10,000 rows by default,
+as Elasticsearch's `max_result_window`); past it a keyset walk (`cursor`)
+costs the same at any depth.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
+
+from quart_tasks.web.errors import APIError
 
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
@@ -57,23 +66,37 @@ class PageQuery(BaseModel):
 Item = TypeVar("Item", bound=BaseModel)
 
 
+@dataclass(frozen=True, slots=True)
+class Total:
+    """How many items match: exactly, or at least `count` when counting stopped there."""
+
+    count: int
+    exact: bool = True
+
+
 class OffsetPage(BaseModel, Generic[Item]):
-    """A page by number: `total` counts every match."""
+    """A page by number: `total` counts every match, or is a lower bound where
+    `total_exact` is false."""
 
     items: list[Item]
     page: int
     page_size: int
     total: int
+    total_exact: bool = Field(
+        description="False when counting stopped at a limit: `total` is then a lower bound, "
+        "and the `Link` header has no `last`."
+    )
 
     @classmethod
-    def of(cls, rows: Iterable[Any], request: PageRequest, total: int) -> Self:
+    def of(cls, rows: Iterable[Any], request: PageRequest, total: Total) -> Self:
         """The page of `rows` (ORM objects), each read into the item model."""
         (item_model,) = get_args(cls.model_fields["items"].annotation)
         return cls(
             items=[item_model.model_validate(row) for row in rows],
             page=request.page,
             page_size=request.page_size,
-            total=total,
+            total=total.count,
+            total_exact=total.exact,
         )
 
 
@@ -94,14 +117,50 @@ class PageRequest:
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
+    def deepest_page(self, max_offset: int) -> int:
+        """The last page whose offset is within `max_offset`."""
+        return max_offset // self.page_size + 1
 
-def link_header(path: str, params: Mapping[str, Any], request: PageRequest, total: int) -> str:
-    """`first`, `prev`, `next` and `last` links that keep every other query parameter."""
-    last = max(1, ceil(total / request.page_size))
-    pages = {"first": 1, "last": last}
+
+def within_reach(request: PageRequest, max_offset: int) -> PageRequest:
+    """`request`, unless its offset lies past `max_offset`: then 400, pointing to cursors."""
+    if request.offset > max_offset:
+        raise APIError(
+            400,
+            "validation_error",
+            f"page {request.page} starts at offset {request.offset}, past the deepest a page "
+            f"reaches ({max_offset}); walk further with cursor= (keyset pages)",
+            details=[
+                {
+                    "loc": ["page"],
+                    "message": f"at most {request.deepest_page(max_offset)} "
+                    f"at page_size {request.page_size}; use cursor to go deeper",
+                }
+            ],
+        )
+    return request
+
+
+def link_header(
+    path: str,
+    params: Mapping[str, Any],
+    request: PageRequest,
+    total: Total,
+    max_offset: int | None = None,
+) -> str:
+    """`first`, `prev`, `next` and `last` links that keep every other query parameter.
+
+    Only pages within `max_offset` are linked. `last` is left out where it is not
+    known (an inexact total) or out of reach."""
+    known = total.count if total.exact else total.count + 1
+    last = max(1, ceil(known / request.page_size))
+    reach = last if max_offset is None else min(last, request.deepest_page(max_offset))
+    pages = {"first": 1}
+    if total.exact and last == reach:
+        pages["last"] = last
     if request.page > 1:
-        pages["prev"] = min(request.page - 1, last)
-    if request.page < last:
+        pages["prev"] = min(request.page - 1, reach)
+    if request.page < reach:
         pages["next"] = request.page + 1
     links = []
     for rel in ("first", "prev", "next", "last"):

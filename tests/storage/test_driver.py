@@ -34,14 +34,25 @@ async def test_the_driver_returns_what_the_session_returns(tmp_path: Path) -> No
         cases: list[tuple[Any, dict[str, Any]]] = [
             (statements.fetch(any_owner=False), {"task_id": 2, "owner_id": 1}),
             (statements.fetch(any_owner=True), {"task_id": 3}),
-            (statements.count(shape), {"owner_id": 1, "done": True, "title_pattern": "%é%"}),
+            (
+                statements.count(shape),
+                {"owner_id": 1, "done": True, "title_pattern": "%é%", "count_window": 10},
+            ),
             (
                 statements.count(ListShape("id_desc", "caller", done=False, title=False)),
                 {"owner_id": 1},
             ),
             (
                 statements.page(shape),
-                {"owner_id": 1, "done": True, "title_pattern": "%t%", "limit": 2, "offset": 1},
+                {
+                    "owner_id": 1,
+                    "done": True,
+                    "title_pattern": "%t%",
+                    "count_window": 10,
+                    "limit": 2,
+                    "offset": 1,
+                    "window": 3,
+                },
             ),
         ]
         database = app_database(app)

@@ -109,24 +109,46 @@ async def test_deleting_a_user_takes_their_tasks_and_their_count(
     assert await total(client, auth) == 1
 
 
-async def test_an_unfiltered_total_reads_the_kept_count_and_a_filtered_one_counts(
+async def test_a_total_reads_the_kept_count_of_its_done_state_and_a_search_counts(
     app: Quart, client: Client, auth: dict[str, str]
 ) -> None:
-    """The kept count is what the list shows (so a list never scans the owner's tasks);
-    a filter still counts the rows it matches."""
+    """The kept counts are what the list shows, with or without a `done` filter (so a
+    list never scans the owner's tasks); a `q` search counts the rows it matches."""
     for done in (True, False, False):
         await client.post("/api/tasks", json={"title": "t", "done": done}, headers=auth)
-    # Tamper with the count (one of its rows: the creates may have used several) to
-    # see which number the list reports.
+    # Tamper with the open tasks' count (one of its rows: the creates may have used
+    # several) to see which number each list reports.
     await execute(
         app,
-        "UPDATE task_counts SET total = total + 100 WHERE owner_id = :alice AND slot = "
-        "(SELECT min(slot) FROM task_counts WHERE owner_id = :alice)",
+        "UPDATE task_counts SET total = total + 100 WHERE owner_id = :alice AND NOT done "
+        "AND slot = (SELECT min(slot) FROM task_counts WHERE owner_id = :alice AND NOT done)",
         alice=await user_id(app, "alice"),
     )
 
     assert await total(client, auth) == 103
-    assert await total(client, auth, "&done=false") == 2
+    assert await total(client, auth, "&done=false") == 102
+    assert await total(client, auth, "&done=true") == 1
+    assert await total(client, auth, "&q=t") == 3
+
+
+async def test_completing_and_reopening_a_task_moves_it_between_the_done_totals(
+    client: Client, auth: dict[str, str]
+) -> None:
+    ids = []
+    for n in range(3):
+        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+        ids.append((await response.get_json())["id"])
+
+    await client.patch(f"/api/tasks/{ids[0]}", json={"done": True}, headers=auth)
+    await client.put(f"/api/tasks/{ids[1]}", json={"title": "t1", "done": True}, headers=auth)
+    await client.patch(f"/api/tasks/{ids[1]}", json={"title": "renamed"}, headers=auth)
+    assert (await total(client, auth, "&done=true"), await total(client, auth, "&done=0")) == (2, 1)
+
+    await client.patch(f"/api/tasks/{ids[0]}", json={"done": False}, headers=auth)
+    await client.delete(f"/api/tasks/{ids[1]}", headers=auth)
+
+    assert (await total(client, auth, "&done=yes"), await total(client, auth, "&done=no")) == (0, 2)
+    assert await total(client, auth) == 2
 
 
 async def test_concurrent_writers_are_each_counted(

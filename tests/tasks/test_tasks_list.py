@@ -223,3 +223,12 @@ async def test_malformed_query_is_a_validation_error(
     error = (await response.get_json())["error"]
     assert error["code"] == "validation_error"
     assert [detail["loc"][0] for detail in error["details"]] == [field]
+
+
+async def test_pages_reach_offset_10000_by_default(client: Client, auth: dict[str, str]) -> None:
+    deepest = await client.get("/api/tasks?page=501&page_size=20", headers=auth)  # offset 10,000
+    past = await client.get("/api/tasks?page=502&page_size=20", headers=auth)
+
+    assert deepest.status_code == 200
+    assert past.status_code == 400
+    assert (await past.get_json())["error"]["code"] == "validation_error"

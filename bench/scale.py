@@ -28,8 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,12 +162,14 @@ async def database_exists(name: str) -> bool:
     return bool(await _postgres("SELECT 1 FROM pg_database WHERE datname = $1", "postgres", name))
 
 
-@contextmanager
-def kept_database(name: str) -> Iterator[str]:
-    """A database that outlives the run (`--keep`), made if it is not there."""
-    if not asyncio.run(database_exists(name)):
+def kept_database(name: str, seed: Seed) -> tuple[str, bool]:
+    """The URL of database `name`, kept between runs (`--keep`), and whether it is new:
+    a database without this seed is made again, empty."""
+    fresh = not asyncio.run(seeded_already(name, seed))
+    if fresh:
+        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", fresh
 
 
 # --- the reads -----------------------------------------------------------------
@@ -313,12 +313,7 @@ def main() -> None:
     seed = SMOKE if args.smoke else FULL
 
     if args.keep:
-        with kept_database(args.keep) as url:
-            fresh = not asyncio.run(seeded_already(args.keep, seed))
-            if fresh:
-                asyncio.run(_postgres(f'DROP DATABASE "{args.keep}" WITH (FORCE)'))
-                asyncio.run(_postgres(f'CREATE DATABASE "{args.keep}"'))
-            met = measure(args, seed, url, fresh)
+        met = measure(args, seed, *kept_database(args.keep, seed))
     else:
         with database("postgres", Path(tempfile.gettempdir()), "scale") as url:
             met = measure(args, seed, url, fresh=True)

@@ -213,11 +213,10 @@ def count(shape: ListShape) -> Select[Any]:
         if shape.done:
             conditions.append(COUNTS.c.done == bindparam("done", type_=COUNTS.c.done.type))
         return select(owners_total).where(*conditions)
-    by_id = ListShape("id_asc", shape.owner, shape.done, shape.title)
     matches = [
         select(TASKS.c.id)
         .where(*_conditions(shape), state)
-        .order_by(*_in_index_order(by_id))
+        .order_by(TASKS.c.done, TASKS.c.id)  # the id order's index, whatever the list's
         .limit(bindparam("count_window"))
         for state in _done_states(shape)
     ]

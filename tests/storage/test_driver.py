@@ -71,6 +71,28 @@ async def test_the_driver_returns_what_the_session_returns(tmp_path: Path) -> No
             _ = task.no_such_column
 
 
+async def test_a_search_is_planned_at_each_run_and_a_plain_list_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A search's best plan depends on its fragment, so it goes as an unnamed statement
+    that PostgreSQL plans for its values every time (`PLANNED_EACH_RUN`); other reads
+    stay prepared on the connection, their plan kept."""
+    async with app_on_postgres(tmp_path, DB_POOL_SIZE=1) as app:
+        client = app.test_client()
+        auth = bearer(await (await client.post("/api/login", json=ADMIN)).get_json())
+        await client.post("/api/tasks", json={"title": "a bravo task"}, headers=auth)
+        for query in ("?q=bravo", "?q=bravo&done=true", "?q=zzz&cursor=", "?done=true"):
+            for _ in range(6):  # past the five runs after which a kept plan may go generic
+                response = await client.get(f"/api/tasks{query}", headers=auth)
+                assert response.status_code == 200
+
+        kept = await reader_of(app).rows(text("SELECT statement FROM pg_prepared_statements"), {})
+
+    kept_lists = [row.statement for row in kept if "FROM tasks" in row.statement]
+    assert kept_lists, "the plain list's statement is kept prepared"
+    assert not [statement for statement in kept_lists if "ILIKE" in statement]
+
+
 async def test_a_read_needing_the_session_keeps_to_its_connection(tmp_path: Path) -> None:
     """A token that misses the session cache is checked through the session; the task
     read that follows must then use that session's connection, not wait for a second

@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from quart_tasks.config import load_config
-from quart_tasks.models import Base, made_on
+from quart_tasks.models import Base, compared_on
 from quart_tasks.storage.base import UTCDateTime
 from quart_tasks.storage.engine import create_engine
 
@@ -38,8 +38,8 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
 
 
 def include_object(item: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Compare only what this database is meant to have (see `made_on`)."""
-    return reflected or made_on(item, context.get_context().dialect.name)
+    """Compare only what this database is meant to have and can tell (see `compared_on`)."""
+    return compared_on(item, reflected, context.get_context().dialect.name)
 
 
 def configure(connection: Connection | None = None, url: str | None = None) -> None:

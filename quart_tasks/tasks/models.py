@@ -6,7 +6,7 @@ import typing
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, String, Table, Text, event
+from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, String, Table, Text, desc, event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,7 +21,8 @@ SORT_COLUMNS = (("id",), ("created_at", "id"), ("updated_at", "id"), ("title", "
 
 
 def _list_indexes() -> list[Index]:
-    """An index for each list order of one owner's tasks, by `done` first.
+    """An index for each list order of one owner's tasks and of all owners' tasks,
+    by `done` first.
 
     A list reads one `done` state of an index at a time (both, merged, when it
     does not filter on `done`), so a filtered list reads only rows it returns
@@ -29,11 +30,21 @@ def _list_indexes() -> list[Index]:
     a walk of the primary key that skips other owners' rows is what the
     planner chose for an owner whose tasks are the oldest (see
     `tasks.statements`).
+
+    The all-owners indexes hold `done` descending, the opposite way to the
+    owners' indexes relative to the sort's columns; a statement orders `done`
+    the way its own index does. With an owner's id fixed, an all-owners index
+    would give an owner's list the same order, and for an owner whose tasks
+    are the oldest the planner chose it and skipped every newer task of
+    others; ordered this way it cannot, and the owners' indexes cannot serve
+    an all-owners list either.
     """
     indexes = []
     for columns in SORT_COLUMNS:
         key = ("owner_id", "done", *columns)
         indexes.append(Index(f"ix_tasks_{'_'.join(key)}", *key))
+    for columns in SORT_COLUMNS:
+        indexes.append(Index(f"ix_tasks_done_desc_{'_'.join(columns)}", desc("done"), *columns))
     return indexes
 
 

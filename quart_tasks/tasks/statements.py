@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Insert,
+    Integer,
     Select,
     Subquery,
     Table,
@@ -165,6 +166,14 @@ def _done_states(shape: ListShape) -> list[ColumnElement[bool]]:
     return [TASKS.c.done == false(), TASKS.c.done == true()]
 
 
+def _done_order(shape: ListShape, *, descending: bool) -> ColumnElement[Any]:
+    """`done` as the index a branch reads holds it, for a sort `descending` or not: the
+    same way as the sort in an owner's index, the opposite way in the all-owners'
+    (see `models.LIST_INDEXES`)."""
+    all_owners = shape.owner == "everyone"
+    return TASKS.c.done.desc() if descending != all_owners else TASKS.c.done.asc()
+
+
 def _in_index_order(shape: ListShape) -> list[ColumnElement[Any]]:
     """A branch's order (one `done` state): `done`, then the sort's columns.
 
@@ -172,11 +181,11 @@ def _in_index_order(shape: ListShape) -> list[ColumnElement[Any]]:
     other index gives, so the planner has one plan. Ordered by `id` alone, a
     branch of an owner whose tasks are the oldest was planned as a backward
     walk of the primary key that read every newer task (PostgreSQL does see
-    that a boolean column equal to a constant leaves the index's order as is).
+    that a boolean column equal to a constant leaves the index's order as is,
+    but only for a column the ORDER BY does not name).
     """
     sort = SORT_ORDERS[shape.sort]
-    done = TASKS.c.done.desc() if sort.descending else TASKS.c.done.asc()
-    return [done, *sort.order_by()]
+    return [_done_order(shape, descending=sort.descending), *sort.order_by()]
 
 
 def _listed(branches: list[Select[Any]], name: str) -> Subquery:
@@ -204,25 +213,28 @@ def _planned_for_its_values(shape: ListShape, statement: Select[Any]) -> Select[
 def count(shape: ListShape) -> Select[Any]:
     """How many tasks match: by the owners' kept counts (see `counts`) unless `q` filters.
 
-    With `q`, each `done` state's matches are counted only up to `count_window`,
-    reading them in index order: the store reports at most one fewer, and
-    whether there were more (see `PortableTaskStore.list_page`)."""
+    With `q`, matches are counted only up to `count_window`: the store reports
+    at most one fewer, and whether there were more (see
+    `PortableTaskStore.list_page`). Each `done` state's are read in the id
+    order's index; the second state is read only if the first has fewer than the
+    window. (Not the title order's index, though its entries hold the title: a
+    fragment's titles lie together in it, past every title before them.)
+    """
     if not shape.title:
         owners_total = cast(func.coalesce(func.sum(COUNTS.c.total), 0), BigInteger)
         conditions = _owner_conditions(shape.owner, COUNTS)
         if shape.done:
             conditions.append(COUNTS.c.done == bindparam("done", type_=COUNTS.c.done.type))
         return select(owners_total).where(*conditions)
+    window = bindparam("count_window", type_=Integer())
+    by_id = [_done_order(shape, descending=False), TASKS.c.id]
     matches = [
-        select(TASKS.c.id)
-        .where(*_conditions(shape), state)
-        .order_by(TASKS.c.done, TASKS.c.id)  # the id order's index, whatever the list's
-        .limit(bindparam("count_window"))
+        select(TASKS.c.id).where(*_conditions(shape), state).order_by(*by_id).limit(window)
         for state in _done_states(shape)
     ]
-    return _planned_for_its_values(
-        shape, select(func.count()).select_from(_listed(matches, "matches"))
-    )
+    listed = _listed(matches, "matches")
+    counted = select(listed.c.id).limit(window).subquery("counted")
+    return _planned_for_its_values(shape, select(func.count()).select_from(counted))
 
 
 @cache

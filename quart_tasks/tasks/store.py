@@ -110,7 +110,7 @@ class PortableTaskStore:
         count_limit: int,
     ) -> tuple[Sequence[TaskRecord], Total]:
         """One page by offset, and how many tasks match in all: exactly, or with `q`, up
-        to `count_limit` (each `done` state counts one more, to tell that there are more)."""
+        to `count_limit` (counting one more, to tell that there are more)."""
         shape = filters.shape(caller, sort)
         values = {**filters.values(caller), "count_window": count_limit + 1}
         rows = await self.read(
@@ -124,6 +124,8 @@ class PortableTaskStore:
         )
         if rows:
             counted = rows[0].total
+        elif page.offset == 0:
+            counted = 0  # nothing matches: no need to read the matches again to count them
         else:
             counted = (await self.read(statements.count(shape), values))[0][0]
         if shape.title and counted > count_limit:

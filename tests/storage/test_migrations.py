@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from quart_tasks.models import Base, made_on
+from quart_tasks.models import ORDERED_INDEXES, Base, compared_on
 from quart_tasks.tasks import event_log
 from tests.helpers.servers import CHECKOUT, fresh_database_url
 
@@ -29,7 +29,7 @@ def alembic_config(url: str) -> Config:
 def differences(url: str) -> list[Any]:
     def compare(connection: Connection) -> list[Any]:
         def include_object(item: Any, _name: Any, _type: str, reflected: bool, _to: Any) -> bool:
-            return reflected or made_on(item, connection.dialect.name)
+            return compared_on(item, reflected, connection.dialect.name)
 
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "include_object": include_object}
@@ -57,6 +57,42 @@ def test_upgrade_to_head_matches_the_models(tmp_path: Path) -> None:
         command.upgrade(alembic_config(url), "head")
 
         assert differences(url) == []
+
+
+def test_the_all_owners_list_indexes_hold_done_descending(tmp_path: Path) -> None:
+    """What the comparison cannot see on SQLite (see `compared_on`), read from the
+    database itself: each index's columns and which of them descend."""
+    with fresh_database_url(tmp_path) as url:
+        command.upgrade(alembic_config(url), "head")
+        found = asyncio.run(_on_connection(url, _ordered_index_columns))
+
+    assert found == {
+        "ix_tasks_done_desc_id": [("done", True), ("id", False)],
+        "ix_tasks_done_desc_created_at_id": [("done", True), ("created_at", False), ("id", False)],
+        "ix_tasks_done_desc_updated_at_id": [("done", True), ("updated_at", False), ("id", False)],
+        "ix_tasks_done_desc_title_id": [("done", True), ("title", False), ("id", False)],
+    }
+    assert set(found) == ORDERED_INDEXES
+
+
+def _ordered_index_columns(connection: Connection) -> dict[str, list[tuple[str, bool]]]:
+    found = {}
+    for name in ORDERED_INDEXES:
+        if connection.dialect.name == "sqlite":
+            listed = connection.exec_driver_sql(f"PRAGMA index_xinfo({name})").mappings()
+            found[name] = [(row["name"], bool(row["desc"])) for row in listed if row["key"]]
+        else:
+            rows = connection.execute(
+                text(
+                    "SELECT a.attname, i.indoption[k.n] & 1 = 1 "
+                    "FROM pg_index i CROSS JOIN generate_subscripts(i.indkey, 1) AS k(n) "
+                    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.n] "
+                    "WHERE i.indexrelid = CAST(:name AS regclass) ORDER BY k.n"
+                ),
+                {"name": name},
+            )
+            found[name] = [(column, bool(descending)) for column, descending in rows]
+    return found
 
 
 def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:

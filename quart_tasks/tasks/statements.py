@@ -31,6 +31,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     true,
@@ -44,6 +45,7 @@ from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task
 from quart_tasks.tasks.scope import ListScope
 from quart_tasks.tasks.sorting import SORT_ORDERS
+from quart_tasks.web.pagination import MAX_PAGE_SIZE
 
 TASKS = typed(Table, Task.__table__)
 COUNTS = typed(Table, TaskCount.__table__)
@@ -57,7 +59,7 @@ class ListShape:
 
     sort: str
     owner: ListScope
-    done: bool  # filters on `done`
+    done: bool | None  # the `done` state it filters on; None for both
     title: bool  # filters on a title fragment
 
 
@@ -160,10 +162,17 @@ def _conditions(shape: ListShape) -> list[ColumnElement[bool]]:
 
 
 def _done_states(shape: ListShape) -> list[ColumnElement[bool]]:
-    """Each `done` state a list reads: the one it filters on, or both."""
-    if shape.done:
-        return [TASKS.c.done == bindparam("done", type_=TASKS.c.done.type)]
-    return [TASKS.c.done == false(), TASKS.c.done == true()]
+    """Each `done` state a list reads: the one it filters on, or both.
+
+    Written as constants, not bound: PostgreSQL takes `done = <parameter>` as
+    fixing `done`, so a plan made for any values (a kept statement's) dropped
+    `done` from the order and walked the primary key, skipping the other
+    state's tasks; `done` and `NOT done` it does not take so, and only the
+    list's index gives the order (see `_in_index_order`).
+    """
+    if shape.done is None:
+        return [TASKS.c.done == false(), TASKS.c.done == true()]
+    return [TASKS.c.done == (true() if shape.done else false())]
 
 
 def _done_order(shape: ListShape, *, descending: bool) -> ColumnElement[Any]:
@@ -223,8 +232,8 @@ def count(shape: ListShape) -> Select[Any]:
     if not shape.title:
         owners_total = cast(func.coalesce(func.sum(COUNTS.c.total), 0), BigInteger)
         conditions = _owner_conditions(shape.owner, COUNTS)
-        if shape.done:
-            conditions.append(COUNTS.c.done == bindparam("done", type_=COUNTS.c.done.type))
+        if shape.done is not None:
+            conditions.append(COUNTS.c.done == (true() if shape.done else false()))
         return select(owners_total).where(*conditions)
     window = bindparam("count_window", type_=Integer())
     by_id = [_done_order(shape, descending=False), TASKS.c.id]
@@ -259,13 +268,19 @@ def page(shape: ListShape) -> Select[Any]:
         for state in _done_states(shape)
     ]
     listed = _listed(branches, "listed")
-    on_page = (
+    ordered = (
         select(listed.c.id)
         .order_by(*_in_list_order(listed.c, shape))
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
-        .subquery("on_page")
+        .subquery("ordered")
     )
+    # A plan made for any values (a kept statement's, after its first runs) cannot
+    # tell how many ids `limit` lets through and guessed a tenth of the window:
+    # enough that it read the whole table to join them. Written into the
+    # statement, the largest page size bounds that guess.
+    most = literal_column(str(MAX_PAGE_SIZE), Integer())
+    on_page = select(ordered.c.id).limit(most).subquery("on_page")
     total = count(shape).scalar_subquery().label("total")
     statement = (
         select(*TASK_COLUMNS, total)

@@ -58,7 +58,7 @@ class TaskFilter:
         return statements.ListShape(
             sort=sort.name,
             owner=list_scope(caller, self.owner),
-            done=self.done is not None,
+            done=self.done,
             title=bool(self.title_contains),
         )
 
@@ -67,7 +67,6 @@ class TaskFilter:
         return {
             "owner_id": caller.user_id,
             "owner_key": username_key(self.owner) if self.owner else None,
-            "done": self.done,
             "title_pattern": (
                 statements.like_pattern(self.title_contains) if self.title_contains else None
             ),

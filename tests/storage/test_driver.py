@@ -39,7 +39,7 @@ async def test_the_driver_returns_what_the_session_returns(tmp_path: Path) -> No
                 {"owner_id": 1, "done": True, "title_pattern": "%é%", "count_window": 10},
             ),
             (
-                statements.count(ListShape("id_desc", "caller", done=False, title=False)),
+                statements.count(ListShape("id_desc", "caller", done=None, title=False)),
                 {"owner_id": 1},
             ),
             (

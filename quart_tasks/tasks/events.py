@@ -11,20 +11,15 @@ the other processes.
 
 from __future__ import annotations
 
-import functools
-import json
-import operator
 import typing
 from datetime import datetime
 from functools import cache
 from typing import Any, Literal
 
 from blinker import Namespace
-from pydantic import PlainSerializer
 from quart import current_app, has_app_context
 from sqlalchemy import (
     ARRAY,
-    ColumnElement,
     DateTime,
     Insert,
     Select,
@@ -32,7 +27,6 @@ from sqlalchemy import (
     Text,
     Update,
     bindparam,
-    case,
     cast,
     func,
     insert,
@@ -49,6 +43,7 @@ from quart_tasks.storage.base import utcnow
 from quart_tasks.tasks import statements
 from quart_tasks.tasks.models import TaskEvent, TaskRecord
 from quart_tasks.tasks.schemas import TaskOut
+from quart_tasks.tasks.task_json import constant_text, task_json
 
 WRITTEN_FLAG = "task_events_written"
 """Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
@@ -154,7 +149,7 @@ def _creations_with_events(*, keyed: bool = False) -> Select[Any]:
             literal("task.created", EVENTS.c.type.type),
             new_task.c.id,
             new_task.c.owner_id,
-            _task_json(new_task),
+            task_json(new_task),
             new_task.c.created_at,
         )
         .select_from(new_task)
@@ -175,7 +170,7 @@ def _creations_with_events(*, keyed: bool = False) -> Select[Any]:
 
 def _insert_records(given_task: Any, new_event: Any) -> Insert:
     """Each created task's idempotency record: 201, its JSON, and its ETag (version 1)."""
-    headers = _constant('{"ETag": "\\"1\\""}')
+    headers = constant_text('{"ETag": "\\"1\\""}')
     expires_at = bindparam("expires_at", type_=KEYS.c.expires_at.type)
     return insert(KEYS).from_select(
         [
@@ -219,52 +214,10 @@ def _change_with_event(change: Update) -> Select[Any]:
         literal("task.updated", EVENTS.c.type.type),
         updated.c.id,
         updated.c.owner_id,
-        _task_json(updated),
+        task_json(updated),
         now,
     ).where(updated.c.updated_at == now)
     return select(*updated.c).add_cte(_insert_rows(event).cte("new_event"))
-
-
-TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-"""`to_char`'s way to write what `timestamps.format_timestamp` writes for a UTC time."""
-
-
-def _task_json(task: Any) -> ColumnElement[str]:
-    """A task row's JSON as PostgreSQL writes it, byte for byte as `TaskOut` renders it.
-
-    Built from `TaskOut`'s own fields, in its order, each written by the SQL for
-    its type: a field added to the schema is added here, and a type with no SQL
-    below stops the app at start-up rather than leave it out of the events.
-    """
-    parts: list[ColumnElement[str]] = []
-    for position, (name, field) in enumerate(TaskOut.model_fields.items()):
-        key = ("{" if position == 0 else ",") + json.dumps(name) + ":"
-        parts += [_constant(key), _json_value(task.c[name], field.annotation, field.metadata)]
-    parts.append(_constant("}"))
-    return functools.reduce(operator.add, parts)
-
-
-def _constant(text: str) -> ColumnElement[str]:
-    """`text` as a string constant in the SQL itself, not a bound parameter: the JSON's
-    keys and punctuation are the same on every execution, and each parameter costs
-    asyncpg and PostgreSQL a little on every one. Only for the constant text here."""
-    return literal_column("'" + text.replace("'", "''") + "'", Text)
-
-
-def _json_value(column: Any, annotation: Any, metadata: list[Any]) -> ColumnElement[str]:
-    """SQL writing `column`'s value as pydantic writes a field of `annotation` in JSON."""
-    if any(isinstance(item, PlainSerializer) for item in metadata) and annotation is datetime:
-        # `Timestamp`: UTC, microseconds, `Z`.
-        utc = func.timezone(_constant("UTC"), column)
-        return _constant('"') + func.to_char(utc, _constant(TIMESTAMP_FORMAT)) + _constant('"')
-    if annotation is bool:
-        return case((column, _constant("true")), else_=_constant("false"))
-    if annotation is int:
-        return cast(column, Text)
-    if annotation is str:
-        # to_json escapes as JSON requires; pydantic escapes no more than that.
-        return cast(func.to_json(column), Text)
-    raise TypeError(f"no SQL writes a TaskOut field of type {annotation!r} as JSON")
 
 
 async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:

@@ -42,7 +42,7 @@ from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse
 from quart_tasks.web.openapi import NoContent, operation_id
 from quart_tasks.web.pagination import PageHeaders, link_header, next_link, within_reach
-from quart_tasks.web.responses import json_response, no_content
+from quart_tasks.web.responses import json_response, json_text_response, no_content
 
 tasks = Blueprint("tasks", __name__)
 
@@ -88,12 +88,12 @@ async def list_tasks(query_args: TaskListQuery) -> Response:
         return json_response(walk, headers=headers)
     max_offset = current_app.config["LIST_MAX_OFFSET"]
     page = within_reach(query_args.page_request(), max_offset)
-    items, total = await store.list_page(
+    listed = await store.list_rendered(
         caller, filters, sort, page, current_app.config["LIST_SEARCH_TOTAL_LIMIT"]
     )
-    body = TaskPage.of(items, page, total)
-    link = link_header(request.path, query_args.link_params(), page, total, max_offset)
-    return json_response(body, headers={"Link": link})
+    body = TaskPage.json_with(listed.items_json, page, listed.total)
+    link = link_header(request.path, query_args.link_params(), page, listed.total, max_offset)
+    return json_text_response(body, headers={"Link": link})
 
 
 @tasks.get("/tasks/sync")

@@ -45,6 +45,7 @@ from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task
 from quart_tasks.tasks.scope import ListScope
 from quart_tasks.tasks.sorting import SORT_ORDERS
+from quart_tasks.tasks.task_json import task_json
 from quart_tasks.web.pagination import MAX_PAGE_SIZE
 
 TASKS = typed(Table, Task.__table__)
@@ -247,8 +248,10 @@ def count(shape: ListShape) -> Select[Any]:
 
 
 @cache
-def page(shape: ListShape) -> Select[Any]:
-    """A page by `limit` and `offset`, each row with the `total` that match.
+def page(shape: ListShape, *, rendered: bool = False) -> Select[Any]:
+    """A page by `limit` and `offset`, each row with the `total` that match; each row
+    its task's columns, or if `rendered` its JSON as `TaskOut` writes it (`json`,
+    PostgreSQL only: `task_json`).
 
     Each `done` state's branch reads its index up to `window` (`offset` +
     `limit`) entries, the sort's columns and ids only, from the index itself
@@ -282,8 +285,9 @@ def page(shape: ListShape) -> Select[Any]:
     most = literal_column(str(MAX_PAGE_SIZE), Integer())
     on_page = select(ordered.c.id).limit(most).subquery("on_page")
     total = count(shape).scalar_subquery().label("total")
+    columns = [task_json(TASKS).label("json")] if rendered else TASK_COLUMNS
     statement = (
-        select(*TASK_COLUMNS, total)
+        select(*columns, total)
         .join_from(TASKS, on_page, TASKS.c.id == on_page.c.id)
         .order_by(*_in_list_order(TASKS.c, shape))
     )

@@ -31,6 +31,7 @@ from quart_tasks.storage.sessions import db_session
 from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks import event_log, events, statements
 from quart_tasks.tasks.models import Task, TaskRecord
+from quart_tasks.tasks.schemas import TaskOut
 from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
 from quart_tasks.tasks.sorting import SortOrder
 from quart_tasks.web.conditional import VersionMatch, precondition_failed
@@ -74,6 +75,14 @@ class TaskFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A page's tasks as one JSON array, each as `TaskOut` writes it, and their total."""
+
+    items_json: str
+    total: Total
+
+
+@dataclass(frozen=True, slots=True)
 class KeyedCreate:
     """A create that records its result under an idempotency key."""
 
@@ -100,6 +109,27 @@ class PortableTaskStore:
     the steps it runs another way (`read`, `fetch`, `create`, `apply`).
     """
 
+    async def list_rendered(
+        self,
+        caller: Principal,
+        filters: TaskFilter,
+        sort: SortOrder,
+        page: PageRequest,
+        count_limit: int,
+    ) -> RenderedPage:
+        """`list_page`, its tasks written as JSON: by PostgreSQL where it is the database
+        (`task_json`), which spares the worker reading the rows into models and
+        writing them out."""
+        rendered = services().database.is_postgresql
+        rows, total = await self.list_page(
+            caller, filters, sort, page, count_limit, rendered=rendered
+        )
+        if rendered:
+            items = [row.json for row in rows]
+        else:
+            items = [TaskOut.model_validate(row).model_dump_json() for row in rows]
+        return RenderedPage("[" + ",".join(items) + "]", total)
+
     async def list_page(
         self,
         caller: Principal,
@@ -107,13 +137,16 @@ class PortableTaskStore:
         sort: SortOrder,
         page: PageRequest,
         count_limit: int,
-    ) -> tuple[Sequence[TaskRecord], Total]:
+        *,
+        rendered: bool = False,
+    ) -> tuple[Sequence[Any], Total]:
         """One page by offset, and how many tasks match in all: exactly, or with `q`, up
-        to `count_limit` (counting one more, to tell that there are more)."""
+        to `count_limit` (counting one more, to tell that there are more). Its rows are
+        tasks, or if `rendered` their JSON (see `statements.page`)."""
         shape = filters.shape(caller, sort)
         values = {**filters.values(caller), "count_window": count_limit + 1}
         rows = await self.read(
-            statements.page(shape),
+            statements.page(shape, rendered=rendered),
             {
                 **values,
                 "limit": page.page_size,

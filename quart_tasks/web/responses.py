@@ -1,4 +1,4 @@
-"""JSON responses built straight from pydantic models."""
+"""JSON responses built straight from pydantic models, or from JSON written already."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def json_response(
         status=status,
         headers=dict(headers or {}),
         content_type="application/json",
+    )
+
+
+def json_text_response(
+    text: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A response of JSON written already."""
+    return Response(
+        text, status=status, headers=dict(headers or {}), content_type="application/json"
     )
 
 

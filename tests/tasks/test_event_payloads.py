@@ -11,7 +11,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import Float, column, select
 
-from quart_tasks.tasks import events
+from quart_tasks.tasks import events, task_json
 from quart_tasks.tasks.models import TaskEvent
 from quart_tasks.tasks.schemas import TaskOut
 from tests.helpers.apps import ADMIN, app_database, bearer, serving, settings_for_test
@@ -68,11 +68,11 @@ async def test_every_payload_is_the_api_body_byte_for_byte(tmp_path: Path, fast_
 
 def test_a_field_postgresql_cannot_write_stops_the_statements_being_built() -> None:
     with pytest.raises(TypeError, match="no SQL writes a TaskOut field"):
-        events._json_value(column("score", Float), float, [])
+        task_json._json_value(column("score", Float), float, [])
 
 
 def test_the_sql_writes_every_field_of_the_schema_in_order() -> None:
-    written: Any = events._task_json(events.TASKS).compile(compile_kwargs={"literal_binds": True})
+    written: Any = task_json.task_json(events.TASKS).compile(compile_kwargs={"literal_binds": True})
     text = str(written)
     positions = [text.index(json.dumps(name)) for name in TaskOut.model_fields]
     assert positions == sorted(positions)

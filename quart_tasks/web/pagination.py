@@ -181,12 +181,18 @@ def link_header(
         pages["prev"] = min(request.page - 1, reach)
     if request.page < reach:
         pages["next"] = request.page + 1
-    links = []
-    for rel in ("first", "prev", "next", "last"):
-        if rel in pages:
-            query = urlencode({**params, "page": pages[rel], "page_size": request.page_size})
-            links.append(f'<{path}?{query}>; rel="{rel}"')
-    return ", ".join(links)
+    # The other parameters are encoded once; each link adds its page and the page size,
+    # as urlencode({**params, "page": ..., "page_size": ...}) would write them.
+    carried = urlencode({name: value for name, value in params.items() if name not in PAGING})
+    prefix = f"{path}?{carried}&" if carried else f"{path}?"
+    return ", ".join(
+        f'<{prefix}page={pages[rel]}&page_size={request.page_size}>; rel="{rel}"'
+        for rel in ("first", "prev", "next", "last")
+        if rel in pages
+    )
+
+
+PAGING = frozenset({"page", "page_size"})
 
 
 def next_link(path: str, params: Mapping[str, Any], page_size: int) -> str:

@@ -94,8 +94,9 @@ class TaskListQuery(PageQuery):
     q: Annotated[str, NoNul] | None = Field(
         default=None,
         max_length=TITLE_MAX_LENGTH,
-        description="Case-insensitive title substring. Its `total` is counted up to 1,000 "
-        "matches (`LIST_SEARCH_TOTAL_LIMIT`); past that, `total_exact` is false.",
+        description="Case-insensitive title substring. Its `total` is counted up to "
+        "`LIST_SEARCH_TOTAL_LIMIT` matches (1,000 by default); past that, `total_exact` "
+        "is false.",
     )
 
     owner: Annotated[str, NoNul] | None = Field(

@@ -103,13 +103,7 @@ class OffsetPage(BaseModel, Generic[Item]):
     def json_with(cls, items_json: str, request: PageRequest, total: Total) -> str:
         """The page's JSON around `items_json`, its items' JSON array written already:
         what `of(...).model_dump_json()` writes, field for field."""
-        empty = cls(
-            items=[],
-            page=request.page,
-            page_size=request.page_size,
-            total=total.count,
-            total_exact=total.exact,
-        ).model_dump_json()
+        empty = cls.of([], request, total).model_dump_json()
         if not empty.startswith(EMPTY_ITEMS_JSON):
             raise TypeError(f"{cls.__name__}'s JSON does not start with its items")
         return '{"items":' + items_json + empty.removeprefix(EMPTY_ITEMS_JSON)

@@ -37,6 +37,7 @@ from quart_tasks.tasks.models import SORT_COLUMNS
 from quart_tasks.tasks.sorting import SORT_ORDERS
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer
 from tests.helpers.statements import statements_run
+from tests.storage.test_indexes import nodes
 
 HEAVY_TASKS = 20_000
 LIGHT_USERS = 40
@@ -118,12 +119,6 @@ async def seed(app: Quart) -> list[Scope]:
         Scope("owner=heavy", admin, {"owner": "heavy"}),
         Scope("owner=*", admin, {"owner": "*"}),
     ]
-
-
-def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
 
 
 def faults(

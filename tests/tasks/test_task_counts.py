@@ -38,6 +38,15 @@ async def user_id(app: Quart, username: str) -> int:
     return found
 
 
+async def create_tasks(client: Client, auth: dict[str, str], how_many: int) -> list[int]:
+    """`how_many` tasks through the API, titled t0, t1...; their ids."""
+    ids = []
+    for n in range(how_many):
+        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+        ids.append((await response.get_json())["id"])
+    return ids
+
+
 async def load_tasks(app: Quart, owner: int, how_many: int) -> None:
     """`how_many` tasks for `owner` in one INSERT ... SELECT, past the API."""
     await execute(
@@ -53,10 +62,7 @@ async def load_tasks(app: Quart, owner: int, how_many: int) -> None:
 async def test_the_total_follows_creates_and_deletes_through_the_api(
     client: Client, auth: dict[str, str]
 ) -> None:
-    ids = []
-    for n in range(5):
-        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
-        ids.append((await response.get_json())["id"])
+    ids = await create_tasks(client, auth, 5)
     assert await total(client, auth) == 5
 
     for task_id in ids[:2]:
@@ -81,8 +87,7 @@ async def test_a_task_given_to_another_owner_moves_between_their_totals(
     app: Quart, client: Client, auth: dict[str, str], make_user: MakeUser
 ) -> None:
     bob = bearer(await make_user("bob"))
-    for n in range(3):
-        await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
+    await create_tasks(client, auth, 3)
 
     await execute(
         app,
@@ -134,10 +139,7 @@ async def test_a_total_reads_the_kept_count_of_its_done_state_and_a_search_count
 async def test_completing_and_reopening_a_task_moves_it_between_the_done_totals(
     client: Client, auth: dict[str, str]
 ) -> None:
-    ids = []
-    for n in range(3):
-        response = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=auth)
-        ids.append((await response.get_json())["id"])
+    ids = await create_tasks(client, auth, 3)
 
     await client.patch(f"/api/tasks/{ids[0]}", json={"done": True}, headers=auth)
     await client.put(f"/api/tasks/{ids[1]}", json={"title": "t1", "done": True}, headers=auth)

@@ -31,7 +31,6 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal_column,
     or_,
     select,
     true,
@@ -40,13 +39,13 @@ from sqlalchemy import (
 )
 
 from quart_tasks.auth.models import User
+from quart_tasks.storage.among import among
 from quart_tasks.storage.driver import PLANNED_EACH_RUN
 from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task
 from quart_tasks.tasks.scope import ListScope
 from quart_tasks.tasks.sorting import SORT_ORDERS
 from quart_tasks.tasks.task_json import task_json
-from quart_tasks.web.pagination import MAX_PAGE_SIZE
 
 TASKS = typed(Table, Task.__table__)
 COUNTS = typed(Table, TaskCount.__table__)
@@ -256,10 +255,10 @@ def page(shape: ListShape, *, rendered: bool = False) -> Select[Any]:
     Each `done` state's branch reads its index up to `window` (`offset` +
     `limit`) entries, the sort's columns and ids only, from the index itself
     where the index holds them (an index-only scan); only the page's own rows
-    are then read from the table. The count rides along as a scalar subquery
-    (run once, not per row): one round trip instead of two, and the total and
-    the page come from one snapshot. A page past the end has no row to carry
-    it; see `count`.
+    are then read from the table, by id (see `storage.among`). The count rides
+    along as a scalar subquery (run once, not per row): one round trip instead
+    of two, and the total and the page come from one snapshot. A page past the
+    end has no row to carry it; see `count`.
     """
     sort = SORT_ORDERS[shape.sort]
     keys = [TASKS.c[column.key] for column in sort.columns]
@@ -271,24 +270,17 @@ def page(shape: ListShape, *, rendered: bool = False) -> Select[Any]:
         for state in _done_states(shape)
     ]
     listed = _listed(branches, "listed")
-    ordered = (
+    on_page = (
         select(listed.c.id)
         .order_by(*_in_list_order(listed.c, shape))
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
-        .subquery("ordered")
     )
-    # A plan made for any values (a kept statement's, after its first runs) cannot
-    # tell how many ids `limit` lets through and guessed a tenth of the window:
-    # enough that it read the whole table to join them. Written into the
-    # statement, the largest page size bounds that guess.
-    most = literal_column(str(MAX_PAGE_SIZE), Integer())
-    on_page = select(ordered.c.id).limit(most).subquery("on_page")
     total = count(shape).scalar_subquery().label("total")
     columns = [task_json(TASKS).label("json")] if rendered else TASK_COLUMNS
     statement = (
         select(*columns, total)
-        .join_from(TASKS, on_page, TASKS.c.id == on_page.c.id)
+        .where(among(TASKS.c.id, on_page))
         .order_by(*_in_list_order(TASKS.c, shape))
     )
     return _planned_for_its_values(shape, statement)

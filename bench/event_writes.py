@@ -6,10 +6,10 @@
 
 The statements are the app's own, rendered from the code that is imported:
 `event` is the insert of one event as a transaction writes it
-(`events.record_deletion`'s), `change` a PATCH's task change with its event as
-one statement (`events.change_with_event` on `statements.change`), and
+(`records.record_deletion`'s), `change` a PATCH's task change with its event as
+one statement (`writes.change_with_event` on `statements.change`), and
 `insert` a plain one-row insert into `task_events`, for scale. Where the code
-positions events in rounds (`tasks.event_log`), one more pgbench client takes
+positions events in rounds (`tasks.log.rounds`), one more pgbench client takes
 rounds meanwhile, as the processes' sequencers would, and its rounds a second
 are shown. Scenarios alternate, run after run; the table shows each one's
 median transactions a second.
@@ -36,7 +36,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql import ClauseElement
 
 from quart_tasks.models import Base
-from quart_tasks.tasks import events, statements
+from quart_tasks.tasks.log import records
+from quart_tasks.tasks.store import statements, writes
 
 TASKS = 10_000
 CLIENTS = 32
@@ -85,7 +86,7 @@ def _colons_spelled_out(sql: str) -> str:
 
 def change_script() -> str:
     change = statements.change(("title",), any_owner=False, check_version=False)
-    statement, values = events.change_with_event(change, {})
+    statement, values = writes.change_with_event(change, {})
     return SCRIPT_VARIABLES.format(tasks=TASKS) + pgbench_sql(statement, CHANGE_VALUES, values)
 
 
@@ -99,12 +100,12 @@ EVENT_VALUES = {
 
 
 def event_script() -> str:
-    insert_event: Any = events._insert_event
+    insert_event: Any = records._insert_event
     try:
         statement = insert_event()
     except TypeError:  # code whose insert differs by dialect
         statement = insert_event(postgresql=True)
-    values = {"lock_key": getattr(events, "ORDER_LOCK_KEY", None)}
+    values = {"lock_key": getattr(records, "ORDER_LOCK_KEY", None)}
     return SCRIPT_VARIABLES.format(tasks=TASKS) + pgbench_sql(statement, EVENT_VALUES, values)
 
 
@@ -116,12 +117,12 @@ def insert_script() -> str:
 
 
 def round_script() -> str | None:
-    """A round as `event_log.take_round` takes it, or None where the code has no rounds."""
+    """A round as `rounds.take_round` takes it, or None where the code has no rounds."""
     try:
-        from quart_tasks.tasks import event_log
+        from quart_tasks.tasks.log import rounds
     except ImportError:
         return None
-    return pgbench_sql(event_log.ROUND, {}) + f"\\sleep {ROUND_PAUSE_MS} ms\n"
+    return pgbench_sql(rounds.ROUND, {}) + f"\\sleep {ROUND_PAUSE_MS} ms\n"
 
 
 async def prepare(url: str) -> None:

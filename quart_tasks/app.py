@@ -22,10 +22,10 @@ from quart_tasks.logs import configure_logging
 from quart_tasks.ops.routes import ops, stop_watching_draining, watch_draining
 from quart_tasks.services import Services
 from quart_tasks.storage.sessions import Database, close_request_session
-from quart_tasks.tasks.fast_store import FastTaskStore
+from quart_tasks.tasks.log.sequencer import Sequencer
 from quart_tasks.tasks.routes import tasks
-from quart_tasks.tasks.sequencer import Sequencer
-from quart_tasks.tasks.store import PortableTaskStore, uses_fast_path
+from quart_tasks.tasks.store.fast import FastTaskStore
+from quart_tasks.tasks.store.portable import PortableTaskStore, uses_fast_path
 from quart_tasks.users.bootstrap import ensure_bootstrap_admin
 from quart_tasks.users.routes import users
 from quart_tasks.web.access_log import init_access_log

@@ -7,9 +7,10 @@ from sqlalchemy.sql.elements import UnaryExpression
 from quart_tasks.auth.models import RefreshToken, TokenFamily, User
 from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.storage.base import Base
-from quart_tasks.tasks import event_log  # noqa: F401  (registers task_events_round())
-from quart_tasks.tasks.counts import TaskCount
-from quart_tasks.tasks.models import Task, TaskEvent, TaskEventRound
+from quart_tasks.tasks.log import rounds  # noqa: F401  (registers task_events_round())
+from quart_tasks.tasks.log.models import TaskEvent, TaskEventRound
+from quart_tasks.tasks.models import Task
+from quart_tasks.tasks.store.counts import TaskCount
 
 
 def made_on(schema_item: object, dialect: str) -> bool:

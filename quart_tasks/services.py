@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from quart_tasks.auth.tokens import VerifiedTokens
     from quart_tasks.live import LiveStreams
     from quart_tasks.storage.sessions import Database
-    from quart_tasks.tasks.sequencer import Sequencer
-    from quart_tasks.tasks.store import PortableTaskStore
+    from quart_tasks.tasks.log.sequencer import Sequencer
+    from quart_tasks.tasks.store.portable import PortableTaskStore
     from quart_tasks.web.keys import KeyRing
     from quart_tasks.web.rate_limits import ApiRateLimit
 
@@ -47,7 +47,7 @@ class Services:
     tasks: PortableTaskStore
     """`FastTaskStore` (a `PortableTaskStore`) on PostgreSQL unless `DB_FAST_PATH` is off."""
     sequencer: Sequencer
-    """Positions the events this process commits (`tasks.event_log`)."""
+    """Positions the events this process commits (`tasks.log.rounds`)."""
     live: LiveStreams
 
     def attach(self, app: Quart) -> None:

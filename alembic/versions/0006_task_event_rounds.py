@@ -3,7 +3,7 @@
 Every event records its transaction's id (`xid`, PostgreSQL only), and
 `task_event_rounds` gives positions to the events committed between two
 snapshots, one round at a time (`task_events_round()`; see
-`quart_tasks.tasks.event_log`).
+`quart_tasks.tasks.log.rounds`).
 
 On PostgreSQL, the events logged before this revision were ordered by id
 under a lock that writers no longer take; they are dropped, and the log
@@ -31,7 +31,7 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 XID_DEFAULT = "pg_current_xact_id()::text::bigint"
-# This revision's copy of `quart_tasks.tasks.event_log.ROUND_FUNCTION`.
+# This revision's copy of `quart_tasks.tasks.log.rounds.ROUND_FUNCTION`.
 ROUND_FUNCTION = """
 CREATE OR REPLACE FUNCTION task_events_round() RETURNS integer
 LANGUAGE plpgsql

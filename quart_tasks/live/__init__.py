@@ -1,4 +1,4 @@
-"""Live changes: the streams that read the event log every task change writes (`tasks.events`)."""
+"""Live changes: the streams that read the event log every task change writes (`tasks.log`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from quart_tasks.live.routes import live
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import on_draining
 from quart_tasks.storage.sessions import Database
-from quart_tasks.tasks.events import events_positioned
-from quart_tasks.tasks.sequencer import Sequencer
+from quart_tasks.tasks.log.sequencer import Sequencer
+from quart_tasks.tasks.log.signals import events_positioned
 
 __all__ = ["LiveStreams", "live"]
 

@@ -3,7 +3,7 @@
 The broker keeps the position of the last event it dispatched, and on each
 wake-up reads the log past it, once for all subscribers, and hands each event
 to the subscribers allowed to see it. Wake-ups come from this process's own
-rounds (`tasks.sequencer`), from PostgreSQL's NOTIFY (rounds taken by any
+rounds (`tasks.log.sequencer`), from PostgreSQL's NOTIFY (rounds taken by any
 process, see `listener`), and from a poll every `EVENTS_POLL_SECONDS`, which
 takes a round first (events whose writer died before its round) and also
 covers a lost notification.
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_frame
 from quart_tasks.serving.direct_streams import Outlet
 from quart_tasks.storage.outages import unavailable
-from quart_tasks.tasks.event_log import bounds, read_after
+from quart_tasks.tasks.log.reads import bounds, read_after
 from quart_tasks.web.metrics import LIVE_SUBSCRIBERS
 
 logger = logging.getLogger(__name__)

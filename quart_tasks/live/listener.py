@@ -12,7 +12,7 @@ import asyncpg
 from sqlalchemy import make_url
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
-from quart_tasks.tasks.event_log import CHANNEL
+from quart_tasks.tasks.log.rounds import CHANNEL
 
 logger = logging.getLogger(__name__)
 FIRST_RETRY_DELAY = 0.5

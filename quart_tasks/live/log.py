@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from quart_tasks.serving.direct_streams import chunk, websocket_text
-from quart_tasks.tasks.event_log import LoggedEvent
+from quart_tasks.tasks.log.reads import LoggedEvent
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quart_tasks.live.broker import Broker, Signal
 from quart_tasks.live.log import KEEP_ALIVE, SSE_PREAMBLE, Event, reset_sse, reset_ws
 from quart_tasks.serving.direct_streams import Outlet
-from quart_tasks.tasks.event_log import bounds, read_after
+from quart_tasks.tasks.log.reads import bounds, read_after
 
 BACKFILL_BATCH = 500
 

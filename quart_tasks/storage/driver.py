@@ -111,7 +111,7 @@ class Driver:
 
     def compiled(self, statement: ClauseElement) -> DriverStatement:
         """Compiled on first use. The hot paths' statements are each built once
-        (`tasks.statements`); the bound only keeps any other from piling up."""
+        (`tasks.store.statements`); the bound only keeps any other from piling up."""
         found = self._compiled.get(statement)
         if found is None:
             if len(self._compiled) >= MAX_COMPILED:

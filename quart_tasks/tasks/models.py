@@ -1,13 +1,11 @@
-"""The tasks table, and the log of their changes that streams and syncs resume from."""
+"""The tasks table, its list and search indexes, and a task as the routes read it."""
 
 from __future__ import annotations
 
-import typing
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import DDL, JSON, BigInteger, ForeignKey, Index, String, Table, Text, desc, event
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import DDL, ForeignKey, Index, String, desc, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quart_tasks.storage.base import Base, utcnow
@@ -29,7 +27,7 @@ def _list_indexes() -> list[Index]:
     and the id order is served by these indexes and never by the primary key:
     a walk of the primary key that skips other owners' rows is what the
     planner chose for an owner whose tasks are the oldest (see
-    `tasks.statements`).
+    `tasks.store.statements`).
 
     The all-owners indexes hold `done` descending, the opposite way to the
     owners' indexes relative to the sort's columns; a statement orders `done`
@@ -60,7 +58,7 @@ TITLE_SEARCH_INDEX = Index(
 """`q` on PostgreSQL: titles by trigram (pg_trgm), with the owner (btree_gin), so a
 search of one owner's titles or of everyone's reads only the rows that hold the
 fragment's trigrams. A fragment shorter than three characters has no trigram;
-it is matched by reading the list's order (see `tasks.statements`)."""
+it is matched by reading the list's order (see `tasks.store.statements`)."""
 
 SEARCH_EXTENSIONS = ("pg_trgm", "btree_gin")
 
@@ -84,35 +82,6 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class TaskEvent(Base):
-    """One committed change to a task: the log that streams and syncs resume from.
-
-    Written in the transaction of the change itself, so an event exists exactly
-    when its change does. Where it stands in the log, its position, is given
-    once it has committed (see `tasks.event_log`).
-    """
-
-    __tablename__ = "task_events"
-    __table_args__ = (
-        Index("ix_task_events_owner_id_id", "owner_id", "id"),
-        Index("ix_task_events_xid", "xid"),
-        # Ids are never reused, so a client's Last-Event-ID never names another event.
-        {"sqlite_autoincrement": True},
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    type: Mapped[str] = mapped_column(String(16))
-    task_id: Mapped[int] = mapped_column(BigInteger)
-    owner_id: Mapped[int] = mapped_column(BigInteger)
-    payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    xid: Mapped[int | None] = mapped_column(BigInteger)
-    """On PostgreSQL, the id of the transaction that wrote it (`XID_DEFAULT`)."""
-
-
-XID_DEFAULT = "pg_current_xact_id()::text::bigint"
-"""`task_events.xid`'s default on PostgreSQL; SQLite leaves it empty."""
-
 for _extension in SEARCH_EXTENSIONS:
     event.listen(
         Base.metadata,
@@ -121,35 +90,6 @@ for _extension in SEARCH_EXTENSIONS:
             dialect="postgresql"
         ),
     )
-
-_set_xid_default = DDL(  # type: ignore[no-untyped-call]
-    f"ALTER TABLE task_events ALTER COLUMN xid SET DEFAULT ({XID_DEFAULT})"
-)
-event.listen(
-    typing.cast(Table, TaskEvent.__table__),
-    "after_create",
-    _set_xid_default.execute_if(dialect="postgresql"),
-)
-
-
-class TaskEventRound(Base):
-    """On PostgreSQL, the events that became visible together, in the order they take.
-
-    A round holds every event committed after the previous round's snapshot
-    and before its own, ordered by id; their positions run from
-    `first_position` to `last_position`, one each (see `tasks.event_log`).
-    """
-
-    __tablename__ = "task_event_rounds"
-    __table_args__ = (Index("ix_task_event_rounds_last_position", "last_position", unique=True),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    snapshot: Mapped[str] = mapped_column(Text)
-    """`pg_current_snapshot()` as text, when the round was taken."""
-    first_position: Mapped[int] = mapped_column(BigInteger)
-    last_position: Mapped[int] = mapped_column(BigInteger)
-    event_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger).with_variant(JSON(), "sqlite"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TaskRecord(Protocol):

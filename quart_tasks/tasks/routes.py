@@ -14,8 +14,8 @@ from quart_tasks.auth.caller import current_principal
 from quart_tasks.idempotency.store import StoredResponse, fingerprint, idempotency_key, run_once
 from quart_tasks.services import services
 from quart_tasks.storage.unit_of_work import UnitOfWork, unit_of_work
-from quart_tasks.tasks.batch_schemas import BatchRequest, BatchResult
-from quart_tasks.tasks.batches import run_batch
+from quart_tasks.tasks.batch.commands import run_batch
+from quart_tasks.tasks.batch.schemas import BatchRequest, BatchResult
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import (
     CreatedHeaders,
@@ -35,8 +35,8 @@ from quart_tasks.tasks.schemas import (
     WriteHeaders,
 )
 from quart_tasks.tasks.sorting import SORT_ORDERS
-from quart_tasks.tasks.store import TaskFilter
-from quart_tasks.tasks.sync import sync_page
+from quart_tasks.tasks.store.portable import TaskFilter
+from quart_tasks.tasks.sync.pages import sync_page
 from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified
 from quart_tasks.web.errors import ErrorResponse

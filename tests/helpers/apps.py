@@ -17,7 +17,7 @@ from quart_tasks.models import Base
 from quart_tasks.services import services_of
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.sessions import Database
-from quart_tasks.tasks import event_log
+from quart_tasks.tasks.log import rounds
 from tests.helpers.servers import postgres_database
 from tests.helpers.support import TEST_DATABASE_URL, TEST_SECRET_KEY, engine_for
 
@@ -100,9 +100,9 @@ def reader_of(app: Quart) -> Driver:
 
 async def position_events(app: Quart) -> None:
     """On PostgreSQL, give every committed event its position now, as the app's sequencer
-    soon would (`tasks.event_log`); on SQLite an event has one from the start."""
+    soon would (`tasks.log.rounds`); on SQLite an event has one from the start."""
     database = app_database(app)
     if not database.is_postgresql or database.sessionmaker is None:
         return
     async with database.sessionmaker() as session:
-        await event_log.take_round(session)
+        await rounds.take_round(session)

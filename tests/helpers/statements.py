@@ -18,7 +18,7 @@ from typing import Any
 from quart import Quart
 from sqlalchemy import event
 
-from quart_tasks.tasks.sequencer import ROUNDS_TASK
+from quart_tasks.tasks.log.sequencer import ROUNDS_TASK
 from tests.helpers.apps import app_database
 
 

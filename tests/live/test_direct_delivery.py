@@ -10,7 +10,7 @@ import pytest
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import KEEP_ALIVE_CHUNK, Event, reset_sse, reset_ws
 from quart_tasks.serving.direct_streams import Outlet, chunk, websocket_text
-from quart_tasks.tasks.event_log import LoggedEvent, LogPage
+from quart_tasks.tasks.log.reads import LoggedEvent, LogPage
 from tests.live.test_live_broker import ReadAfter, broker_over
 
 

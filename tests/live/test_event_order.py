@@ -1,5 +1,5 @@
 """On PostgreSQL writers take no lock, and still every reader sees every event once, in
-commit order: positions are given in rounds, after commit (`tasks.event_log`).
+commit order: positions are given in rounds, after commit (`tasks.log.rounds`).
 
 These run on the local PostgreSQL whatever backend the suite runs on.
 """
@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import (
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
 from quart_tasks.models import Base, Task, User
-from quart_tasks.tasks import event_log, events, statements
-from quart_tasks.tasks.event_log import LoggedEvent
+from quart_tasks.tasks.log import reads, records, rounds
+from quart_tasks.tasks.log.reads import LoggedEvent
+from quart_tasks.tasks.store import statements, writes
 from tests.helpers.servers import postgres_database
 
 OWNER_ID = 1
@@ -40,13 +41,13 @@ class Log:
 
     async def take_round(self) -> int:
         async with self.sessions() as session:
-            return await event_log.take_round(session)
+            return await rounds.take_round(session)
 
     async def read_all_after(self, position: int, owner_id: int | None = None) -> list[LoggedEvent]:
         found: list[LoggedEvent] = []
         while True:
             async with self.autocommit() as session:
-                page = await event_log.read_after(session, position, owner_id=owner_id, limit=7)
+                page = await reads.read_after(session, position, owner_id=owner_id, limit=7)
             found += page.events
             position = page.reached
             if page.complete:
@@ -91,13 +92,13 @@ def title_change(task_id: int, title: str) -> dict[str, object]:
 async def change_in(session: AsyncSession, task_id: int, title: str) -> None:
     """A change of title and its event, on the session path (`PortableTaskStore.apply`)."""
     updated = (await session.execute(TITLE_CHANGE, title_change(task_id, title))).one()
-    await events.record_change(session, "task.updated", updated)
+    await records.record_change(session, "task.updated", updated)
 
 
 async def change_alone(log: Log, task_id: int, title: str) -> None:
     """A change of title and its event as one statement in autocommit (the fast path's)."""
     async with log.autocommit() as session:
-        await session.execute(*events.change_with_event(TITLE_CHANGE, title_change(task_id, title)))
+        await session.execute(*writes.change_with_event(TITLE_CHANGE, title_change(task_id, title)))
 
 
 def titles(found: Sequence[LoggedEvent]) -> list[str]:
@@ -239,4 +240,4 @@ async def test_concurrent_writers_held_open_are_seen_once_each_in_commit_order(l
 
 async def bounds(log: Log) -> tuple[int, int]:
     async with log.autocommit() as session:
-        return await event_log.bounds(session)
+        return await reads.bounds(session)

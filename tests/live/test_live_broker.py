@@ -15,7 +15,7 @@ from quart_tasks.live.log import Event
 from quart_tasks.live.streams import HEARTBEAT, SUBSCRIBED, Item, Reset, stream_events
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import begin_draining
-from quart_tasks.tasks.event_log import LoggedEvent, LogPage
+from quart_tasks.tasks.log.reads import LoggedEvent, LogPage
 from tests.helpers.apps import ADMIN, bearer, serving, settings_for_test
 
 QUEUE_SIZE = 8

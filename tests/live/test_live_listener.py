@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 
 from quart_tasks.live.listener import listener_connect_args, postgres_listener
-from quart_tasks.tasks.event_log import CHANNEL
+from quart_tasks.tasks.log.rounds import CHANNEL
 from tests.helpers.servers import LOCAL_POSTGRES, postgres_database
 
 

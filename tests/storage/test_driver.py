@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
 from quart_tasks.storage.driver import DatabaseUnavailable
-from quart_tasks.tasks import statements
-from quart_tasks.tasks.statements import ListShape
+from quart_tasks.tasks.store import statements
+from quart_tasks.tasks.store.statements import ListShape
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer, reader_of
 from tests.helpers.servers import LOCAL_POSTGRES
 

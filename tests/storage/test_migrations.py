@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from quart_tasks.models import ORDERED_INDEXES, Base, compared_on
-from quart_tasks.tasks import event_log
+from quart_tasks.tasks.log import reads
 from tests.helpers.servers import CHECKOUT, fresh_database_url
 
 
@@ -188,7 +188,7 @@ def test_a_downgraded_database_upgrades_again(tmp_path: Path) -> None:
 
 
 def test_migrations_make_the_count_triggers_the_models_make(tmp_path: Path) -> None:
-    """Migration 0007 keeps its own copy of `tasks.counts`' trigger statements: the two
+    """Migration 0007 keeps its own copy of `tasks.store.counts`' trigger statements: the two
     must agree for as long as no later migration changes the triggers."""
     (tmp_path / "migrated").mkdir()
     (tmp_path / "created").mkdir()
@@ -267,7 +267,7 @@ async def _bounds_and_events(url: str) -> tuple[int, int, int]:
     engine = create_async_engine(url)
     try:
         async with AsyncSession(engine) as session:
-            oldest, newest = await event_log.bounds(session)
+            oldest, newest = await reads.bounds(session)
             kept = await session.scalar(text("SELECT count(*) FROM task_events"))
     finally:
         await engine.dispose()

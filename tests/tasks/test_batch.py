@@ -14,8 +14,8 @@ from sqlalchemy import update
 from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.services import services_of
 from quart_tasks.storage.base import utcnow
-from quart_tasks.tasks import event_log
-from quart_tasks.tasks.batch_schemas import BatchResult
+from quart_tasks.tasks.batch.schemas import BatchResult
+from quart_tasks.tasks.log import reads
 from tests.helpers.apps import bearer, position_events
 from tests.helpers.support import Client
 
@@ -262,7 +262,7 @@ async def test_a_batchs_events_follow_its_commands_in_order(
     database = services_of(app).database
     assert database.sessionmaker is not None
     async with database.sessionmaker() as session:
-        page = await event_log.read_after(session, 0, owner_id=None, limit=100)
+        page = await reads.read_after(session, 0, owner_id=None, limit=100)
     assert [event.type for event in page.events] == [
         "task.created",
         "task.updated",

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from quart_tasks.storage.driver import DatabaseUnavailable, Driver
-from quart_tasks.tasks.bounds_reads import BoundsReads
+from quart_tasks.tasks.store.bounds_reads import BoundsReads
 
 
 class Bounds:

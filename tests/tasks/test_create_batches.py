@@ -19,7 +19,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from quart_tasks.tasks.create_batches import create_batches
+from quart_tasks.tasks.store.create_batches import create_batches
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer, reader_of
 from tests.helpers.servers import LOCAL_POSTGRES
 from tests.helpers.statements import first_word, statements_run

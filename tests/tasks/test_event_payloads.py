@@ -11,9 +11,9 @@ import pytest
 from quart import Quart
 from sqlalchemy import Float, column, select
 
-from quart_tasks.tasks import events, task_json
-from quart_tasks.tasks.models import TaskEvent
+from quart_tasks.tasks.log.models import TaskEvent
 from quart_tasks.tasks.schemas import TaskOut
+from quart_tasks.tasks.store import task_json, writes
 from tests.helpers.apps import ADMIN, app_database, bearer, serving, settings_for_test
 from tests.helpers.support import TEST_DATABASE_URL
 
@@ -72,7 +72,7 @@ def test_a_field_postgresql_cannot_write_stops_the_statements_being_built() -> N
 
 
 def test_the_sql_writes_every_field_of_the_schema_in_order() -> None:
-    written: Any = task_json.task_json(events.TASKS).compile(compile_kwargs={"literal_binds": True})
+    written: Any = task_json.task_json(writes.TASKS).compile(compile_kwargs={"literal_binds": True})
     text = str(written)
     positions = [text.index(json.dumps(name)) for name in TaskOut.model_fields]
     assert positions == sorted(positions)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from quart_tasks.storage.driver import DatabaseUnavailable, Driver
-from quart_tasks.tasks import statements
-from quart_tasks.tasks.read_batches import GATHER_TURNS, ReadBatches
+from quart_tasks.tasks.store import statements
+from quart_tasks.tasks.store.read_batches import GATHER_TURNS, ReadBatches
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer
 
 

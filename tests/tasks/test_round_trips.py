@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from quart_tasks.models import Task
 from quart_tasks.storage.sessions import db_session
-from quart_tasks.tasks.models import TaskEvent
+from quart_tasks.tasks.log.models import TaskEvent
 from tests.helpers.apps import ADMIN, app_database, bearer, serving, settings_for_test
 from tests.helpers.servers import postgres_database
 from tests.helpers.statements import asyncpg_type_lookup, first_word, statements_run

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from quart_tasks.services import services_of
-from quart_tasks.tasks import event_log, events, sequencer
+from quart_tasks.tasks.log import reads, records, sequencer
 from tests.helpers.apps import app_database, app_on_postgres
 from tests.helpers.outages import RefusingConnections
 
@@ -36,7 +36,7 @@ async def test_a_round_that_fails_is_retried_and_logged_once(
         assert driver is not None
         assert database.sessionmaker is not None
         async with database.sessionmaker() as session:  # committed, not yet positioned
-            await events.record_deletion(session, task_id=1, owner_id=1)
+            await records.record_deletion(session, task_id=1, owner_id=1)
             await session.commit()
         engine = driver.engine
         driver.engine = RefusingConnections(engine)  # type: ignore[assignment]
@@ -48,7 +48,7 @@ async def test_a_round_that_fails_is_retried_and_logged_once(
                 break
             await asyncio.sleep(0.02)
         async with database.read_sessionmaker() as session:  # type: ignore[misc]
-            _, newest = await event_log.bounds(session)
+            _, newest = await reads.bounds(session)
 
     assert newest == 1, "the event got its position once the database answered"
     # A record may reach caplog twice, by this handler and by the root logger's.

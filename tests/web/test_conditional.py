@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from quart_tasks.tasks.fast_store import FastTaskStore
-from quart_tasks.tasks.store import PortableTaskStore
+from quart_tasks.tasks.store.fast import FastTaskStore
+from quart_tasks.tasks.store.portable import PortableTaskStore
 from tests.helpers.support import Client
 
 

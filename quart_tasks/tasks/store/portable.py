@@ -3,11 +3,11 @@
 Every statement is scoped to its caller (see `scope`). Writes that carry an
 `If-Match` check the version in the UPDATE or DELETE itself, so of two clients
 racing with the same ETag exactly one wins. Each write adds its event to the
-log (`events`) in its own transaction, and asks its unit of work to purge old
+log (`log.records`) in its own transaction, and asks its unit of work to purge old
 events once committed.
 
 `PortableTaskStore` runs everything through SQLAlchemy's session, on SQLite and
-PostgreSQL alike. On PostgreSQL, `fast_store.FastTaskStore` runs what it can
+PostgreSQL alike. On PostgreSQL, `fast.FastTaskStore` runs what it can
 straight on asyncpg, in batches. The factory picks one at start-up
 (`uses_fast_path`: PostgreSQL, and `DB_FAST_PATH` on).
 """
@@ -29,11 +29,12 @@ from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.storage.sessions import db_session
 from quart_tasks.storage.unit_of_work import UnitOfWork
-from quart_tasks.tasks import event_log, events, statements
+from quart_tasks.tasks.log import purges, reads, records
 from quart_tasks.tasks.models import Task, TaskRecord
 from quart_tasks.tasks.schemas import TaskOut
 from quart_tasks.tasks.scope import list_scope, reachable_by, reaches_every_task
 from quart_tasks.tasks.sorting import SortOrder
+from quart_tasks.tasks.store import statements
 from quart_tasks.web.conditional import VersionMatch, precondition_failed
 from quart_tasks.web.errors import APIError, not_found
 from quart_tasks.web.pagination import PageRequest, Total
@@ -182,9 +183,9 @@ class PortableTaskStore:
         return tasks[:page_size], len(tasks) > page_size
 
     async def log_bounds(self) -> tuple[int, int]:
-        """The event log's oldest and newest positions, 0 for none (`event_log.bounds`)."""
+        """The event log's oldest and newest positions, 0 for none (`reads.bounds`)."""
         postgresql = services().database.is_postgresql
-        oldest, newest = (await self.read(event_log.bounds_query(postgresql=postgresql), {}))[0]
+        oldest, newest = (await self.read(reads.bounds_query(postgresql=postgresql), {}))[0]
         return oldest or 0, newest or 0
 
     async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
@@ -213,9 +214,9 @@ class PortableTaskStore:
         for title, done in given:
             values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
             task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
-            await events.record_change(work.session, "task.created", task)
+            await records.record_change(work.session, "task.created", task)
             created.append(task)
-        work.after_commit("purge old task events", event_log.purge_some)
+        work.after_commit("purge old task events", purges.purge_some)
         return created
 
     def writes_creates_alone(self, work: UnitOfWork) -> bool:
@@ -235,7 +236,7 @@ class PortableTaskStore:
     ) -> Sequence[Any]:
         """Where `writes_creates_alone`: new tasks, their events and their idempotency
         records as one statement, committed by itself; each row with `json` (see
-        `events.keyed_creations_with_events`). `KeyTaken` if a key was recorded meanwhile."""
+        `writes.keyed_creations_with_events`). `KeyTaken` if a key was recorded meanwhile."""
         raise NotImplementedError
 
     async def update(
@@ -261,7 +262,7 @@ class PortableTaskStore:
         updated = await self.apply(work, change)
         if updated is None:
             raise await self.refusal(caller, task_id, checked_version=change.checks_version)
-        work.after_commit("purge old task events", event_log.purge_some)
+        work.after_commit("purge old task events", purges.purge_some)
         return updated
 
     async def delete(
@@ -279,8 +280,8 @@ class PortableTaskStore:
         )
         if owner_id is None:
             raise await self.refusal(caller, task_id, checked_version=_checks_version(expected))
-        await events.record_deletion(work.session, task_id, owner_id)
-        work.after_commit("purge old task events", event_log.purge_some)
+        await records.record_deletion(work.session, task_id, owner_id)
+        work.after_commit("purge old task events", purges.purge_some)
 
     async def read(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
         """A SELECT's rows, on the request's session."""
@@ -318,7 +319,7 @@ class PortableTaskStore:
             await work.session.execute(change.statement, change.values)
         ).one_or_none()
         if updated is not None and updated.updated_at == change.changed_at:
-            await events.record_change(work.session, "task.updated", updated)
+            await records.record_change(work.session, "task.updated", updated)
         return updated
 
     async def refusal(self, caller: Principal, task_id: int, *, checked_version: bool) -> APIError:

@@ -23,8 +23,8 @@ from quart import Quart
 
 from quart_tasks.storage.outages import unavailable
 from quart_tasks.storage.sessions import Database
-from quart_tasks.tasks.event_log import ROUND, take_round
-from quart_tasks.tasks.events import events_committed, events_positioned
+from quart_tasks.tasks.log.rounds import ROUND, take_round
+from quart_tasks.tasks.log.signals import events_committed, events_positioned
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5

@@ -7,7 +7,7 @@ positions is what makes each task come once in a sync, however many events
 it had and whatever is written meanwhile: a change made during the sync lies
 past `upto` and comes in the next one.
 
-On PostgreSQL the positions are the rounds' (`event_log`); on SQLite an
+On PostgreSQL the positions are the rounds' (`log.rounds`); on SQLite an
 event's position is its id.
 """
 

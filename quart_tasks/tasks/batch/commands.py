@@ -42,10 +42,10 @@ from quart_tasks.idempotency.store import (
 )
 from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.unit_of_work import UnitOfWork
-from quart_tasks.tasks.batch_schemas import BatchRequest, Command
+from quart_tasks.tasks.batch.schemas import BatchRequest, Command
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import TaskCreate, TaskOut, TaskPatch, TaskReplace
-from quart_tasks.tasks.store import KeyedCreate, PortableTaskStore
+from quart_tasks.tasks.store.portable import KeyedCreate, PortableTaskStore
 from quart_tasks.web.conditional import etag, parse_if_match
 from quart_tasks.web.errors import APIError, error_body, validation_error
 

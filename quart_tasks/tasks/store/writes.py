@@ -1,23 +1,13 @@
-"""The event log's write half: every task change writes its event in its own transaction.
-
-A writer takes no lock and sends no notification: either would make every
-writer of the deployment commit one at a time (PostgreSQL serialises the
-commits of transactions that NOTIFY). Events get their positions once they
-have committed (`event_log`): this process's commits are announced by
-`events_committed`, on which its `Sequencer` takes a round, and each round
-announces what it positioned by `events_positioned` here and by NOTIFY to
-the other processes.
-"""
+"""The fast store's single-statement writes: a change, its event and any idempotency
+record in one statement, atomic even in autocommit (PostgreSQL only)."""
 
 from __future__ import annotations
 
 import typing
 from datetime import datetime
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
-from blinker import Namespace
-from quart import current_app, has_app_context
 from sqlalchemy import (
     ARRAY,
     DateTime,
@@ -34,36 +24,17 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from quart_tasks.idempotency.models import IdempotencyKey
-from quart_tasks.storage.base import utcnow
-from quart_tasks.tasks import statements
-from quart_tasks.tasks.models import TaskEvent, TaskRecord
-from quart_tasks.tasks.schemas import TaskOut
-from quart_tasks.tasks.task_json import constant_text, task_json
-
-WRITTEN_FLAG = "task_events_written"
-"""Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
+from quart_tasks.tasks.log.records import EVENTS, insert_rows
+from quart_tasks.tasks.store import statements
+from quart_tasks.tasks.store.task_json import constant_text, task_json
 
 TASK_ID_SEQUENCE = "tasks_id_seq"
 """The sequence PostgreSQL made for `tasks.id` (a BIGSERIAL)."""
 
-EventType = Literal["task.created", "task.updated", "task.deleted"]
-
-
-_signals = Namespace()
-events_committed = _signals.signal("task-events-committed")
-"""Sent, with the app as sender, once this process has committed task events."""
-events_positioned = _signals.signal("task-events-positioned")
-"""Sent, with the app as sender, once this process's round has positioned events
-(on SQLite, where an event's id is its position, with `events_committed`)."""
-
-
-async def record_change(session: AsyncSession, event_type: EventType, task: TaskRecord) -> None:
-    await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
+KEYS = typing.cast(Table, IdempotencyKey.__table__)
+TASKS = statements.TASKS
 
 
 def creations_with_events(
@@ -159,8 +130,8 @@ def _creations_with_events(*, keyed: bool = False) -> Select[Any]:
         new_task.join(given_task, new_task.c.id == given_task.c.id)
     )
     if not keyed:
-        return created.add_cte(_insert_rows(events).cte("new_event"))
-    new_event = _insert_rows(events).returning(EVENTS.c.task_id, EVENTS.c.payload).cte("new_event")
+        return created.add_cte(insert_rows(events).cte("new_event"))
+    new_event = insert_rows(events).returning(EVENTS.c.task_id, EVENTS.c.payload).cte("new_event")
     return (
         created.add_columns(new_event.c.payload.label("json"))
         .join(new_event, new_event.c.task_id == new_task.c.id)
@@ -200,7 +171,7 @@ def change_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[An
     """On PostgreSQL, `change` (`statements.change`, its `values` with `now`) and, if it
     changed a value, the task's `task.updated` event, in one statement: atomic in
     autocommit. The event's id is drawn after the task's row is held, so after the
-    id of any change to it that committed first (`event_log` relies on it).
+    id of any change to it that committed first (`log.rounds` relies on it).
     """
     return _change_with_event(change), values
 
@@ -217,65 +188,4 @@ def _change_with_event(change: Update) -> Select[Any]:
         task_json(updated),
         now,
     ).where(updated.c.updated_at == now)
-    return select(*updated.c).add_cte(_insert_rows(event).cte("new_event"))
-
-
-async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
-    await _record(session, "task.deleted", task_id, owner_id, None)
-
-
-async def _record(
-    session: AsyncSession,
-    event_type: EventType,
-    task_id: int,
-    owner_id: int,
-    task: TaskOut | None,
-) -> None:
-    values = {
-        "type": event_type,
-        "task_id": task_id,
-        "owner_id": owner_id,
-        "payload": task.model_dump_json() if task is not None else f'{{"id":{task_id}}}',
-        "created_at": utcnow(),
-    }
-    await session.execute(_insert_event(), values)
-    note_written(session)
-
-
-def announce_committed() -> None:
-    """Events just committed reach this process's subscribers without waiting for a poll."""
-    if has_app_context():
-        events_committed.send(current_app._get_current_object())  # type: ignore[attr-defined]
-
-
-def note_written(session: AsyncSession) -> None:
-    """The transaction wrote an event: announce it once it commits."""
-    session.info[WRITTEN_FLAG] = True
-
-
-EVENTS = typing.cast(Table, TaskEvent.__table__)
-KEYS = typing.cast(Table, IdempotencyKey.__table__)
-TASKS = statements.TASKS
-EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
-
-
-@cache
-def _insert_event() -> Insert:
-    values = [bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS]
-    return insert(EVENTS).values(dict(zip(EVENT_COLUMNS, values, strict=True)))
-
-
-def _insert_rows(rows: Select[Any]) -> Insert:
-    """Insert `rows` (EVENT_COLUMNS) as events."""
-    return insert(EVENTS).from_select(list(EVENT_COLUMNS), rows)
-
-
-@sqlalchemy_event.listens_for(Session, "after_commit")
-def _announce_after_commit(session: Session) -> None:
-    if session.info.pop(WRITTEN_FLAG, False):
-        announce_committed()
-
-
-@sqlalchemy_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, _previous: object) -> None:
-    session.info.pop(WRITTEN_FLAG, None)
+    return select(*updated.c).add_cte(insert_rows(event).cte("new_event"))

@@ -41,11 +41,11 @@ from sqlalchemy import (
 from quart_tasks.auth.models import User
 from quart_tasks.storage.among import among
 from quart_tasks.storage.driver import PLANNED_EACH_RUN
-from quart_tasks.tasks.counts import TaskCount
 from quart_tasks.tasks.models import Task
 from quart_tasks.tasks.scope import ListScope
 from quart_tasks.tasks.sorting import SORT_ORDERS
-from quart_tasks.tasks.task_json import task_json
+from quart_tasks.tasks.store.counts import TaskCount
+from quart_tasks.tasks.store.task_json import task_json
 
 TASKS = typed(Table, Task.__table__)
 COUNTS = typed(Table, TaskCount.__table__)
@@ -85,7 +85,7 @@ def fetch_many() -> Select[Any]:
 @cache
 def create() -> Insert:
     """A new task of `owner_id` with `title` and `done`, created and updated `now`
-    (SQLite; PostgreSQL's creates are `events.creations_with_events`)."""
+    (SQLite; PostgreSQL's creates are `writes.creations_with_events`)."""
     now = bindparam("now", type_=TASKS.c.created_at.type)
     return (
         insert(TASKS)

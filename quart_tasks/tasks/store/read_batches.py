@@ -19,7 +19,7 @@ import contextvars
 from dataclasses import dataclass, field
 
 from quart_tasks.storage.driver import Driver, Row, one_per_driver
-from quart_tasks.tasks import statements
+from quart_tasks.tasks.store import statements
 
 MAX_BATCH = 256
 GATHER_TURNS = 3

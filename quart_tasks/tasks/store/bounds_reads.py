@@ -1,7 +1,7 @@
 """Reads of the event log's bounds that arrive together share one statement.
 
 Every sync starts by reading the log's oldest and newest positions
-(`event_log.bounds`); a client with nothing new reads nothing else. The
+(`reads.bounds`); a client with nothing new reads nothing else. The
 answer is the same for every caller, so the reads a process starts within a
 few turns of its event loop (`read_batches.GATHER_TURNS`) wait for one
 statement together, as reads of tasks by id do. A read never takes the
@@ -18,11 +18,11 @@ import typing
 from sqlalchemy import ClauseElement
 
 from quart_tasks.storage.driver import Driver, one_per_driver
-from quart_tasks.tasks import event_log
-from quart_tasks.tasks.read_batches import GATHER_TURNS
+from quart_tasks.tasks.log import reads
+from quart_tasks.tasks.store.read_batches import GATHER_TURNS
 
 Bounds = tuple[int, int]
-_BOUNDS = typing.cast(ClauseElement, event_log.bounds_query(postgresql=True))
+_BOUNDS = typing.cast(ClauseElement, reads.bounds_query(postgresql=True))
 
 
 class BoundsReads:

@@ -1,6 +1,6 @@
 """A task's JSON written by PostgreSQL, byte for byte as `TaskOut` renders it.
 
-Events store it (`events`), and a list page is sent as PostgreSQL wrote its
+Events store it (`writes`), and a list page is sent as PostgreSQL wrote its
 tasks (`statements.page`): the rows need no decoding, validation or
 serialising in the worker.
 """

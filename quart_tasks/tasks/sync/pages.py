@@ -21,11 +21,11 @@ from typing import Any
 from quart_tasks.auth.caller import Principal
 from quart_tasks.auth.models import username_key
 from quart_tasks.services import services
-from quart_tasks.tasks import changes
 from quart_tasks.tasks.schemas import SyncPage, TaskOut
 from quart_tasks.tasks.scope import EVERY_OWNER, list_scope
 from quart_tasks.tasks.sorting import SORT_ORDERS
-from quart_tasks.tasks.store import PortableTaskStore, TaskFilter
+from quart_tasks.tasks.store.portable import PortableTaskStore, TaskFilter
+from quart_tasks.tasks.sync import changes
 from quart_tasks.web.errors import APIError
 from quart_tasks.web.signed import sign, verify
 

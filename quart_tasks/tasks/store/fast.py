@@ -32,19 +32,20 @@ from quart_tasks.storage.base import utcnow
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.sessions import READ_ONLY_METHODS, Database, request_session_free
 from quart_tasks.storage.unit_of_work import UnitOfWork
-from quart_tasks.tasks import event_log, events
-from quart_tasks.tasks.bounds_reads import bounds_reads
-from quart_tasks.tasks.create_batches import create_batches
+from quart_tasks.tasks.log import purges, signals
 from quart_tasks.tasks.models import TaskRecord
-from quart_tasks.tasks.read_batches import read_batches
 from quart_tasks.tasks.scope import reaches_every_task
-from quart_tasks.tasks.store import (
+from quart_tasks.tasks.store import writes
+from quart_tasks.tasks.store.bounds_reads import bounds_reads
+from quart_tasks.tasks.store.create_batches import create_batches
+from quart_tasks.tasks.store.portable import (
     Change,
     KeyedCreate,
     PortableTaskStore,
     check_id,
     task_not_found,
 )
+from quart_tasks.tasks.store.read_batches import read_batches
 
 
 class FastTaskStore(PortableTaskStore):
@@ -94,8 +95,8 @@ class FastTaskStore(PortableTaskStore):
             (task,) = await self.create_many(work, caller, [(title, done)])
             return task
         task = await create_batches(self._driver()).create(caller.user_id, title, done, utcnow())
-        events.announce_committed()
-        work.after_commit("purge old task events", event_log.purge_some)
+        signals.announce_committed()
+        work.after_commit("purge old task events", purges.purge_some)
         return task
 
     async def create_many(
@@ -105,15 +106,15 @@ class FastTaskStore(PortableTaskStore):
         if not given:
             return []
         now = utcnow()
-        statement, values = events.creations_with_events(
+        statement, values = writes.creations_with_events(
             [caller.user_id] * len(given),
             [title for title, _ in given],
             [done for _, done in given],
             [now] * len(given),
         )
         rows = (await work.session.execute(statement, values)).all()
-        events.note_written(work.session)
-        work.after_commit("purge old task events", event_log.purge_some)
+        signals.note_written(work.session)
+        work.after_commit("purge old task events", purges.purge_some)
         return sorted(rows, key=lambda row: row.position)
 
     def writes_creates_alone(self, work: UnitOfWork) -> bool:
@@ -131,7 +132,7 @@ class FastTaskStore(PortableTaskStore):
     ) -> Sequence[Any]:
         if not work.alone():
             raise RuntimeError("a keyed batch of creates must be the unit of work's one write")
-        statement, values = events.keyed_creations_with_events(
+        statement, values = writes.keyed_creations_with_events(
             caller.user_id,
             [create.title for create in given],
             [create.done for create in given],
@@ -144,21 +145,21 @@ class FastTaskStore(PortableTaskStore):
             rows = await self._driver().rows(statement, values)
         except asyncpg.UniqueViolationError:
             raise KeyTaken() from None
-        events.announce_committed()
-        work.after_commit("purge old task events", event_log.purge_some)
+        signals.announce_committed()
+        work.after_commit("purge old task events", purges.purge_some)
         return sorted(rows, key=lambda row: row.position)
 
     async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:
         """Without `If-Match` and alone: the change and its event as one statement on the
-        driver, in autocommit (`events.change_with_event`)."""
+        driver, in autocommit (`writes.change_with_event`)."""
         if change.checks_version or not work.alone():
             return await super().apply(work, change)
         found = await self._driver().rows(
-            *events.change_with_event(change.statement, change.values)
+            *writes.change_with_event(change.statement, change.values)
         )
         if not found:
             return None
         updated: TaskRecord = found[0]
         if updated.updated_at == change.changed_at:  # set only when a value changed
-            events.announce_committed()
+            signals.announce_committed()
         return updated

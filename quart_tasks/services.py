@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from quart_tasks.live import LiveStreams
     from quart_tasks.storage.sessions import Database
     from quart_tasks.tasks.log.sequencer import Sequencer
-    from quart_tasks.tasks.store.portable import PortableTaskStore
+    from quart_tasks.tasks.store.interface import TaskStore
     from quart_tasks.web.keys import KeyRing
     from quart_tasks.web.rate_limits import ApiRateLimit
 
@@ -44,8 +44,8 @@ class Services:
     login_throttle: LoginThrottle
     api_rate_limit: ApiRateLimit | None
     """None unless `RATE_LIMIT` is set."""
-    tasks: PortableTaskStore
-    """`FastTaskStore` (a `PortableTaskStore`) on PostgreSQL unless `DB_FAST_PATH` is off."""
+    tasks: TaskStore
+    """`FastTaskStore` on PostgreSQL unless `DB_FAST_PATH` is off, else `PortableTaskStore`."""
     sequencer: Sequencer
     """Positions the events this process commits (`tasks.log.rounds`)."""
     live: LiveStreams

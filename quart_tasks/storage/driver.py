@@ -19,10 +19,9 @@ it, and the request answers 503 (`DatabaseUnavailable` is a
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.engine import Dialect
@@ -43,8 +42,6 @@ a generic plan that read the trigram index and sorted served one owner's
 search in 2 ms and another's in 550 ms. Such a statement goes as an unnamed
 one, planned at each run with its values (0.5-3 ms of the server's CPU).
 """
-
-Made = TypeVar("Made")
 
 
 class Row(asyncpg.Record):  # type: ignore[misc]
@@ -161,17 +158,3 @@ class Driver:
     async def first(self, statement: ClauseElement, values: Mapping[str, Any]) -> Row | None:
         rows = await self.rows(statement, values)
         return rows[0] if rows else None
-
-
-def one_per_driver(make: Callable[[Driver], Made]) -> Callable[[Driver], Made]:
-    """`make(driver)`, made on a driver's first use and kept while the driver lives:
-    for what a process shares on one database, such as its batches of writes."""
-    made: weakref.WeakKeyDictionary[Driver, Made] = weakref.WeakKeyDictionary()
-
-    def for_driver(driver: Driver) -> Made:
-        found = made.get(driver)
-        if found is None:
-            found = made[driver] = make(driver)
-        return found
-
-    return for_driver

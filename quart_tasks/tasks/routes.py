@@ -35,7 +35,7 @@ from quart_tasks.tasks.schemas import (
     WriteHeaders,
 )
 from quart_tasks.tasks.sorting import SORT_ORDERS
-from quart_tasks.tasks.store.portable import TaskFilter
+from quart_tasks.tasks.store.interface import TaskFilter
 from quart_tasks.tasks.sync.pages import sync_page
 from quart_tasks.web.access import require_auth
 from quart_tasks.web.conditional import etag, if_match, not_modified

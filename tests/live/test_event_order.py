@@ -90,7 +90,7 @@ def title_change(task_id: int, title: str) -> dict[str, object]:
 
 
 async def change_in(session: AsyncSession, task_id: int, title: str) -> None:
-    """A change of title and its event, on the session path (`PortableTaskStore.apply`)."""
+    """A change of title and its event, on the session path (`SessionSteps.apply`)."""
     updated = (await session.execute(TITLE_CHANGE, title_change(task_id, title))).one()
     await records.record_change(session, "task.updated", updated)
 

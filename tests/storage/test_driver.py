@@ -121,7 +121,7 @@ async def test_lost_connections_answer_503_once_then_the_pool_starts_afresh(
         created = await client.post("/api/tasks", json={"title": "kept"}, headers=auth)
         task_url = f"/api/tasks/{(await created.get_json())['id']}"
         # Several pooled connections, all of which the server then drops. Lists, since
-        # reads by id of one moment share a statement and a connection (`read_batches`).
+        # reads by id of one moment share a statement and a connection (`reads_by_id`).
         warm = await asyncio.gather(*(client.get("/api/tasks", headers=auth) for _ in range(6)))
         assert {answer.status_code for answer in warm} == {200}
         name = app_database(app).engine.url.database  # type: ignore[union-attr]

@@ -1,5 +1,5 @@
-"""Reads of the event log's bounds of one moment share a statement, and none takes an
-answer read before it began."""
+"""`tasks/store/bounds_reads.py`: reads of the event log's bounds of one moment share a
+statement, and none takes an answer read before it began."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class FakeDriver:
 
 
 def reads_on(driver: FakeDriver) -> BoundsReads:
-    return BoundsReads(cast(Driver, driver))
+    return BoundsReads(lambda: cast(Driver, driver))
 
 
 async def test_reads_of_one_moment_share_one_statement() -> None:

@@ -45,7 +45,7 @@ from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks.batch.schemas import BatchRequest, Command
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import TaskCreate, TaskOut, TaskPatch, TaskReplace
-from quart_tasks.tasks.store.portable import KeyedCreate, PortableTaskStore
+from quart_tasks.tasks.store.interface import KeyedCreate, KeyedCreates, TaskStore
 from quart_tasks.web.conditional import etag, parse_if_match
 from quart_tasks.web.errors import APIError, error_body, validation_error
 
@@ -110,9 +110,7 @@ class AtomicBatchFailed(Exception):
         self.result = result
 
 
-async def run_batch(
-    store: PortableTaskStore, caller: Principal, batch: BatchRequest
-) -> BatchAnswer:
+async def run_batch(store: TaskStore, caller: Principal, batch: BatchRequest) -> BatchAnswer:
     async def run(work: UnitOfWork) -> BatchAnswer:
         return await BatchRun(store, caller, batch, work).run()
 
@@ -124,7 +122,7 @@ async def run_batch(
 
 @dataclass(slots=True)
 class BatchRun:
-    store: PortableTaskStore
+    store: TaskStore
     caller: Principal
     batch: BatchRequest
     work: UnitOfWork
@@ -136,14 +134,16 @@ class BatchRun:
         commands = self.batch.commands
         fingerprints = [_fingerprint(command) for command in commands]
         uuids = [command.uuid for command in commands]
-        # Nothing but creates: on the fast path, two statements outside any transaction.
-        alone = (
-            bool(commands)
+        # Nothing but creates: on a store that can, two statements outside any transaction.
+        keyed = self.store if isinstance(self.store, KeyedCreates) else None
+        found = None
+        if (
+            keyed is not None
+            and commands
             and all(command.type == "create" for command in commands)
-            and self.store.writes_creates_alone(self.work)
-        )
-        found = await self.recorded_alone(uuids) if alone else None
-        alone = found is not None
+            and keyed.writes_creates_alone(self.work)
+        ):
+            found = await self.recorded_alone(keyed, uuids)
         records: Mapping[str, Recorded] = (
             found
             if found is not None
@@ -157,8 +157,8 @@ class BatchRun:
                 outcome = await self.perform(n, command)
                 if outcome is not None:
                     self.settle(n, outcome)
-        if alone:
-            await self.create_waiting_alone(fingerprints)
+        if keyed is not None and found is not None:
+            await self.create_waiting_alone(keyed, fingerprints)
         else:
             await self.create_waiting()
             fresh = [
@@ -172,12 +172,12 @@ class BatchRun:
             self.temp_ids,
         )
 
-    async def recorded_alone(self, uuids: list[str]) -> dict[str, Recorded] | None:
+    async def recorded_alone(
+        self, keyed: KeyedCreates, uuids: list[str]
+    ) -> dict[str, Recorded] | None:
         """The uuids' records, read outside the unit of work; None if one has expired
         (the general way deletes it)."""
-        rows = await self.store.read_alone(
-            KEYS_LOOKUP, {"owner_id": self.caller.user_id, "keys": uuids}
-        )
+        rows = await keyed.read_alone(KEYS_LOOKUP, {"owner_id": self.caller.user_id, "keys": uuids})
         now = utcnow()
         if any(row.expires_at <= now for row in rows):
             return None
@@ -239,7 +239,7 @@ class BatchRun:
         for (n, _), task in zip(waiting, created, strict=True):
             self.created(n, Outcome.of(201, task), task.id)
 
-    async def create_waiting_alone(self, fingerprints: list[str]) -> None:
+    async def create_waiting_alone(self, keyed: KeyedCreates, fingerprints: list[str]) -> None:
         waiting, self.waiting_creates = self.waiting_creates, []
         if not waiting:
             return
@@ -248,7 +248,7 @@ class BatchRun:
             KeyedCreate(data.title, data.done, commands[n].uuid, fingerprints[n])
             for n, data in waiting
         ]
-        created = await self.store.create_keyed_alone(self.work, self.caller, given, expiry())
+        created = await keyed.create_keyed_alone(self.work, self.caller, given, expiry())
         for (n, _), row in zip(waiting, created, strict=True):
             self.created(n, Outcome(201, body=row.json, etag=etag(row.version)), row.id)
 

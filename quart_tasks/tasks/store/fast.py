@@ -1,10 +1,10 @@
 """Tasks on PostgreSQL, straight on asyncpg where a request allows it, in batches.
 
-The same answers as `PortableTaskStore`, for less CPU on both sides (figures
+The same answers as `portable.PortableTaskStore`, for less CPU on both sides (figures
 in docs/performance/): a reading request's statements skip the session
 (`storage.driver`), reads by id of the same moment go as one statement
-(`read_batches`), and a write that is one statement with its event runs
-alone in autocommit, creates of the same moment together (`create_batches`).
+(`reads_by_id`), and a write that is one statement with its event runs
+alone in autocommit, creates of the same moment together (`group_creates`).
 Whatever a request cannot do so goes the portable way:
 
 - reads once the request's session holds a connection, or in a request that writes;
@@ -36,21 +36,22 @@ from quart_tasks.tasks.log import purges, signals
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.scope import reaches_every_task
 from quart_tasks.tasks.store import writes
-from quart_tasks.tasks.store.bounds_reads import bounds_reads
-from quart_tasks.tasks.store.create_batches import create_batches
-from quart_tasks.tasks.store.portable import (
-    Change,
-    KeyedCreate,
-    PortableTaskStore,
-    check_id,
-    task_not_found,
-)
-from quart_tasks.tasks.store.read_batches import read_batches
+from quart_tasks.tasks.store.bounds_reads import BoundsReads
+from quart_tasks.tasks.store.group_creates import GroupCreates
+from quart_tasks.tasks.store.interface import Change, KeyedCreate, check_id, task_not_found
+from quart_tasks.tasks.store.reads_by_id import ReadsById
+from quart_tasks.tasks.store.session import SessionSteps
 
 
-class FastTaskStore(PortableTaskStore):
+class FastTaskStore(SessionSteps):
+    """A `TaskStore`, and `KeyedCreates`: on asyncpg where it can, otherwise the
+    session's steps."""
+
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.reads_by_id = ReadsById(self._driver)
+        self.bounds_reads = BoundsReads(self._driver)
+        self.group_creates = GroupCreates(self._driver)
 
     def _driver(self) -> Driver:
         driver = self.database.driver
@@ -73,15 +74,15 @@ class FastTaskStore(PortableTaskStore):
         driver."""
         if not self._reads_on_driver():
             return await super().log_bounds()
-        return await bounds_reads(self._driver()).read()
+        return await self.bounds_reads.read()
 
     async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
-        """With the other reads by id of the moment (`read_batches`), when on the driver."""
+        """With the other reads by id of the moment (`reads_by_id`), when on the driver."""
         if not self._reads_on_driver():
             return await super().fetch(caller, task_id)
         check_id(task_id)
         owner_id = None if reaches_every_task(caller) else caller.user_id
-        row = await read_batches(self._driver()).read(task_id, owner_id)
+        row = await self.reads_by_id.read(task_id, owner_id)
         if row is None:
             raise task_not_found()
         return row
@@ -89,12 +90,12 @@ class FastTaskStore(PortableTaskStore):
     async def create(
         self, work: UnitOfWork, caller: Principal, *, title: str, done: bool
     ) -> TaskRecord:
-        """Alone: with the other creates of the moment (`create_batches`), committed when it
+        """Alone: with the other creates of the moment (`group_creates`), committed when it
         returns. Otherwise one statement with its event, in `work`."""
         if not work.alone():
             (task,) = await self.create_many(work, caller, [(title, done)])
             return task
-        task = await create_batches(self._driver()).create(caller.user_id, title, done, utcnow())
+        task = await self.group_creates.create(caller.user_id, title, done, utcnow())
         signals.announce_committed()
         work.after_commit("purge old task events", purges.purge_some)
         return task

@@ -74,7 +74,7 @@ def fetch(*, any_owner: bool) -> Select[Any]:
 
 @cache
 def fetch_many() -> Select[Any]:
-    """The tasks whose ids are in `task_ids`, whoever owns them (`read_batches` checks).
+    """The tasks whose ids are in `task_ids`, whoever owns them (`reads_by_id` checks).
 
     The ids go as text[], cast here: asyncpg looks a bigint[] up in the
     server's catalog before its first use on each connection."""
@@ -224,7 +224,7 @@ def count(shape: ListShape) -> Select[Any]:
 
     With `q`, matches are counted only up to `count_window`: the store reports
     at most one fewer, and whether there were more (see
-    `PortableTaskStore.list_page`). Each `done` state's are read in the id
+    `SessionSteps.list_page`). Each `done` state's are read in the id
     order's index; the second state is read only if the first has fewer than the
     window. (Not the title order's index, though its entries hold the title: a
     fragment's titles lie together in it, past every title before them.)

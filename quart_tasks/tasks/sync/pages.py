@@ -24,7 +24,7 @@ from quart_tasks.services import services
 from quart_tasks.tasks.schemas import SyncPage, TaskOut
 from quart_tasks.tasks.scope import EVERY_OWNER, list_scope
 from quart_tasks.tasks.sorting import SORT_ORDERS
-from quart_tasks.tasks.store.portable import PortableTaskStore, TaskFilter
+from quart_tasks.tasks.store.interface import TaskFilter, TaskStore
 from quart_tasks.tasks.sync import changes
 from quart_tasks.web.errors import APIError
 from quart_tasks.web.signed import sign, verify
@@ -90,7 +90,7 @@ def _scope_name(owner: str | None) -> str:
 
 
 async def sync_page(
-    store: PortableTaskStore,
+    store: TaskStore,
     caller: Principal,
     owner: str | None,
     token: str | None,
@@ -138,7 +138,7 @@ async def sync_page(
 
 
 async def _full_page(
-    store: PortableTaskStore,
+    store: TaskStore,
     caller: Principal,
     owner: str | None,
     scope: str,

@@ -1,7 +1,8 @@
-"""Creates that arrive together are written together, each still getting its own task.
+"""`tasks/store/group_creates.py`: creates that arrive together are written together,
+each still getting its own task.
 
-These run on the local PostgreSQL whatever backend the suite runs on: batches
-exist only there.
+These run on the local PostgreSQL whatever backend the suite runs on: the fast
+store, which groups creates, exists only there.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from quart_tasks.tasks.store.create_batches import create_batches
-from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer, reader_of
+from quart_tasks.services import services_of
+from quart_tasks.tasks.store.fast import FastTaskStore
+from quart_tasks.tasks.store.group_creates import GroupCreates
+from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer
 from tests.helpers.servers import LOCAL_POSTGRES
 from tests.helpers.statements import first_word, statements_run
 
+
 # No housekeeping statements; the caller's session remembered, so creates go to the driver.
+def group_creates(app: Quart) -> GroupCreates:
+    """The app's fast store's `GroupCreates`."""
+    store = services_of(app).tasks
+    assert isinstance(store, FastTaskStore)
+    return store.group_creates
+
+
 ON_THE_DRIVER = {
     "EVENTS_PURGE_EVERY": 0,
     "IDEMPOTENCY_PURGE_EVERY": 0,
@@ -95,7 +106,7 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
     tmp_path: Path,
 ) -> None:
     async with app_on_postgres(tmp_path) as app:
-        batches = create_batches(reader_of(app))
+        batches = group_creates(app)
         now = datetime.now(UTC)
         async with owner_locked(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))
@@ -114,7 +125,7 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
 
 async def test_a_refused_batch_is_written_again_one_by_one(tmp_path: Path) -> None:
     async with app_on_postgres(tmp_path) as app:
-        batches = create_batches(reader_of(app))
+        batches = group_creates(app)
         now = datetime.now(UTC)
         async with owner_locked(app):
             first = asyncio.create_task(batches.create(1, "first", False, now))

@@ -1,4 +1,5 @@
-"""Reads by id of one moment go as one statement, and each still answers only its caller."""
+"""`tasks/store/reads_by_id.py`: reads by id of one moment go as one statement, and each
+still answers only its caller."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from sqlalchemy import event
 
 from quart_tasks.storage.driver import DatabaseUnavailable, Driver
+from quart_tasks.storage.gathering import GATHER_TURNS
 from quart_tasks.tasks.store import statements
-from quart_tasks.tasks.store.read_batches import GATHER_TURNS, ReadBatches
+from quart_tasks.tasks.store.reads_by_id import ReadsById
 from tests.helpers.apps import ADMIN, app_database, app_on_postgres, bearer
 
 
@@ -55,8 +57,8 @@ class FakeDriver:
 
 def batches_on(
     driver: FakeDriver, max_batch: int = 256, gather_turns: int = GATHER_TURNS
-) -> ReadBatches:
-    return ReadBatches(cast(Driver, driver), max_batch=max_batch, gather_turns=gather_turns)
+) -> ReadsById:
+    return ReadsById(lambda: cast(Driver, driver), max_batch=max_batch, gather_turns=gather_turns)
 
 
 def found_ids(rows: Iterable[Any]) -> list[int | None]:
@@ -73,7 +75,7 @@ async def test_reads_of_one_turn_go_as_one_statement() -> None:
     assert driver.ids_asked == [[1, 2, 2]]
 
 
-async def reads_turn_by_turn(batches: ReadBatches, task_ids: list[int]) -> list[Any]:
+async def reads_turn_by_turn(batches: ReadsById, task_ids: list[int]) -> list[Any]:
     """One read of each id, each started a turn of the event loop after the one before."""
     reads = []
     for task_id in task_ids:
@@ -230,7 +232,7 @@ async def test_reads_by_id_on_postgresql_return_the_stored_rows(tmp_path: Path, 
         ]
         driver = app_database(app).driver
         assert driver is not None
-        batches = ReadBatches(driver)
+        batches = ReadsById(lambda: driver)
         rows = await asyncio.gather(*(batches.read(task["id"], None) for task in made))
         singles = [
             await driver.first(statements.fetch(any_owner=True), {"task_id": task["id"]})

@@ -7,7 +7,7 @@
 The statements are the app's own, rendered from the code that is imported:
 `event` is the insert of one event as a transaction writes it
 (`records.record_deletion`'s), `change` a PATCH's task change with its event as
-one statement (`writes.change_with_event` on `statements.change`), and
+one statement (`writes.update_with_event` on `statements.change`), and
 `insert` a plain one-row insert into `task_events`, for scale. Where the code
 positions events in rounds (`tasks.log.rounds`), one more pgbench client takes
 rounds meanwhile, as the processes' sequencers would, and its rounds a second
@@ -85,8 +85,8 @@ def _colons_spelled_out(sql: str) -> str:
 
 
 def change_script() -> str:
-    change = statements.change(("title",), any_owner=False, check_version=False)
-    statement, values = writes.change_with_event(change, {})
+    change = statements.task_update(("title",), any_owner=False, check_version=False)
+    statement, values = writes.update_with_event(change, {})
     return SCRIPT_VARIABLES.format(tasks=TASKS) + pgbench_sql(statement, CHANGE_VALUES, values)
 
 

@@ -38,7 +38,7 @@ class Config(BaseSettings):
     DB_FAST_PATH: bool = True
     DB_BEHIND_POOLER: bool = False
     EVENTS_LISTEN_URL: str = ""
-    """On PostgreSQL, run what task requests can straight on asyncpg, in batches."""
+    """On PostgreSQL, run what task requests can straight on asyncpg, in few statements."""
     READY_TIMEOUT: float = Field(default=1.0, gt=0)
     RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)
     SQLITE_BUSY_TIMEOUT_MS: int = Field(default=5000, ge=0)

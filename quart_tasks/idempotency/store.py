@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.idempotency.models import KEY_MAX_LENGTH, IdempotencyKey
 from quart_tasks.storage.base import utcnow
-from quart_tasks.storage.sessions import is_postgresql
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.storage.unit_of_work import UnitOfWork, unit_of_work
 from quart_tasks.web.errors import APIError
 
@@ -190,7 +190,7 @@ async def _replay_or_perform(
 
 
 async def _bound_lock_wait(session: AsyncSession, wait_ms: int) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
 
 

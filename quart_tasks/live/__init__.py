@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from quart import Quart
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.live.broker import Broker
@@ -14,6 +13,7 @@ from quart_tasks.live.listener import postgres_listener
 from quart_tasks.live.routes import live
 from quart_tasks.services import services_of
 from quart_tasks.serving.lifecycle import on_draining
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.storage.sessions import Database
 from quart_tasks.tasks.log.sequencer import Sequencer
 from quart_tasks.tasks.log.signals import events_positioned
@@ -33,7 +33,7 @@ class LiveStreams:
             return database.read_sessionmaker()
 
         listener = None
-        if make_url(config["DATABASE_URL"]).get_backend_name() == "postgresql":
+        if is_postgresql(config["DATABASE_URL"]):
             # LISTEN holds a session of its own: behind a transaction-mode pooler it needs
             # a direct connection (EVENTS_LISTEN_URL); without one it would hear nothing,
             # and changes would reach streams only with the poll.

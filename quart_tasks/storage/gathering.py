@@ -3,11 +3,11 @@
 One statement for many askers costs the database and the driver less than one
 each: reads by id share a `WHERE id = ANY(...)`, reads of the log's bounds
 share one read, creates share one statement and one commit. A `Gatherer`
-holds the askers of the moment, hands them to its `answer` in batches of at
-most `max_batch`, and gives each asker its own answer, or the error that the
+holds the askers of the moment, hands them to its `answer` in runs of at
+most `max_per_run`, and gives each asker its own answer, or the error that the
 whole run met.
 
-When a batch goes:
+When a run starts:
 - after `gather_turns` turns of the event loop, the first asker's included, for
   reads: a request's way from its socket to its read takes the loop several
   turns, so one turn catches only the requests of one readiness poll;
@@ -35,11 +35,11 @@ GATHER_TURNS = 3
 """The turns a read gathers for, its own included. At 64 connections S5's reads by id,
 gathered over one turn, went 3-4 to a statement; over three turns they go more to
 one, and `bench/ab.py` measured fewer statements as less CPU and more requests a
-second (docs/performance/11-read-batch-over-three-turns.md); a fourth turn gained
+second (docs/performance/11-read-askers-over-three-turns.md); a fourth turn gained
 no more."""
 
 Answers = Callable[[Sequence[Asked]], Awaitable[Sequence["Answer | BaseException"]]]
-"""Answers a batch, one answer (or the error for that asker alone) per asker, in order."""
+"""Answers a run's askers, one answer (or the error for that asker alone) per asker, in order."""
 
 
 @dataclass(slots=True)
@@ -51,18 +51,18 @@ class _Waiting(Generic[Asked, Answer]):
 
 
 class Gatherer(Generic[Asked, Answer]):
-    """Answers what is asked within a moment in batches (see the module's docstring)."""
+    """Answers what is asked within a moment in runs (see the module's docstring)."""
 
     def __init__(
         self,
         answer: Answers[Asked, Answer],
         *,
-        max_batch: int,
+        max_per_run: int,
         gather_turns: int = 0,
         serial: bool = False,
     ) -> None:
         self.answer = answer
-        self.max_batch = max_batch
+        self.max_per_run = max_per_run
         self.gather_turns = gather_turns
         self.serial = serial
         self._waiting: list[_Waiting[Asked, Answer]] = []
@@ -81,7 +81,7 @@ class Gatherer(Generic[Asked, Answer]):
         return await waiting.answer
 
     def _after_turns(self, turns_left: int) -> None:
-        """Run at the start of each turn the batch still gathers for; then start it."""
+        """Run at the start of each turn the run still gathers for; then start it."""
         if turns_left > 0:
             asyncio.get_running_loop().call_soon(self._after_turns, turns_left - 1)
         elif self.serial:
@@ -92,9 +92,9 @@ class Gatherer(Generic[Asked, Answer]):
                 self._spawn(self._run(self._take()))
 
     def _take(self) -> list[_Waiting[Asked, Answer]]:
-        batch = self._waiting[: self.max_batch]
-        del self._waiting[: self.max_batch]
-        return batch
+        askers = self._waiting[: self.max_per_run]
+        del self._waiting[: self.max_per_run]
+        return askers
 
     def _spawn(self, run: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(run, context=contextvars.Context())
@@ -111,19 +111,19 @@ class Gatherer(Generic[Asked, Answer]):
                 waiting.answer.cancel()
             self._waiting.clear()
 
-    async def _run(self, batch: list[_Waiting[Asked, Answer]]) -> None:
-        batch = [waiting for waiting in batch if not waiting.answer.done()]
-        if not batch:
+    async def _run(self, askers: list[_Waiting[Asked, Answer]]) -> None:
+        askers = [waiting for waiting in askers if not waiting.answer.done()]
+        if not askers:
             return
         try:
-            answers = await self.answer([waiting.asked for waiting in batch])
+            answers = await self.answer([waiting.asked for waiting in askers])
         except asyncio.CancelledError:  # shutdown
-            for waiting in batch:
+            for waiting in askers:
                 waiting.answer.cancel()
             raise
         except Exception as error:  # an outage (503) or a fault: each asker meets it
-            answers = [error] * len(batch)
-        for waiting, answer in zip(batch, answers, strict=True):
+            answers = [error] * len(askers)
+        for waiting, answer in zip(askers, answers, strict=True):
             if waiting.answer.done():  # cancelled meanwhile: its client has gone
                 continue
             if isinstance(answer, BaseException):

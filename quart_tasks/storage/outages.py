@@ -1,7 +1,7 @@
 """What an error from the database means: that it cannot serve now, or that a statement is wrong.
 
 The one place that decides it, for every way the app reaches PostgreSQL: the
-session (SQLAlchemy's wrapped errors), the asyncpg path and its batches
+session (SQLAlchemy's wrapped errors), the asyncpg path and what it gathers
 (asyncpg's own), a new connection refused while the server shuts down or
 starts up, the pool's timeout, and the network. Whatever it calls unavailable
 answers 503 with `Retry-After` (`web.errors`), and a connection that met it is

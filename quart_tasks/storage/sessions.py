@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from quart_tasks.services import services
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.storage.driver import Driver
 from quart_tasks.storage.engine import create_engine
 
@@ -56,7 +57,7 @@ class Database:
         self.engine = create_engine(self.config)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = self.sessionmaker
-        if self.engine.dialect.name == "postgresql":
+        if is_postgresql(self.engine):
             # Under READ COMMITTED every statement takes its own snapshot anyway,
             # so a reading request gains nothing from BEGIN and ROLLBACK but two
             # round trips; it runs its statements in autocommit instead. Not behind
@@ -78,7 +79,7 @@ class Database:
     def is_postgresql(self) -> bool:
         if self.engine is None:
             raise RuntimeError("the database is not connected: the app is not serving")
-        return self.engine.dialect.name == "postgresql"
+        return is_postgresql(self.engine)
 
     async def dispose(self) -> None:
         if self.closing:
@@ -115,10 +116,6 @@ def request_session_free() -> bool:
     """
     session: AsyncSession | None = g.get("db_session")
     return session is None or not session.in_transaction()
-
-
-def is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 async def close_request_session(_exc: BaseException | None) -> None:

@@ -5,10 +5,12 @@ it: a clean exit commits, an error rolls back, and nothing else commits or
 rolls back. Housekeeping a write asks for (`after_commit`: purging old events,
 keys and tokens) runs once the write has committed, each step in a short
 transaction of its own, and never fails the request: the client's write has
-happened, and a 503 would make it retry one that did.
+happened, and a 503 would make it retry one that did. What must only be said
+once the write is durable (`on_commit`: announcing new events) is said right
+after the commit.
 
 A write that is one statement, atomic by itself, may run straight on the
-driver in autocommit instead (`alone`): then the unit's own transaction must
+driver in autocommit instead (`claim_autocommit`): then the unit's own transaction must
 stay empty, and leaving it checks that it did.
 """
 
@@ -42,14 +44,15 @@ class UnitOfWork:
 
     session: AsyncSession
     housekeeping: list[tuple[str, Housekeeping]] = field(default_factory=list)
-    wrote_alone: bool = False
+    committed: list[Callable[[], None]] = field(default_factory=list)
+    wrote_in_autocommit: bool = False
 
-    def alone(self) -> bool:
+    def claim_autocommit(self) -> bool:
         """Whether a one-statement write may go straight to the driver, committed by itself:
         only while this unit has written nothing, and then it may write nothing more."""
         if self.session.in_transaction():
             return False
-        self.wrote_alone = True
+        self.wrote_in_autocommit = True
         return True
 
     def after_commit(self, what: str, step: Housekeeping) -> None:
@@ -57,6 +60,11 @@ class UnitOfWork:
         Asked again for the same `what` (a batch's writes), it runs once."""
         if all(what != asked for asked, _ in self.housekeeping):
             self.housekeeping.append((what, step))
+
+    def on_commit(self, announce: Callable[[], None]) -> None:
+        """Call `announce` once this unit has committed (once, however often asked)."""
+        if announce not in self.committed:
+            self.committed.append(announce)
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -75,10 +83,12 @@ class UnitOfWork:
                 await session.rollback()
             return
         if session.in_transaction():
-            if self.wrote_alone:
+            if self.wrote_in_autocommit:
                 await session.rollback()
                 raise RuntimeError("a unit of work wrote more after a write that committed alone")
             await session.commit()
+            for announce in self.committed:
+                announce()
         for what, step in self.housekeeping:
             await _housekeep(session, what, step)
 

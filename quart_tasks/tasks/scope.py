@@ -7,11 +7,12 @@ they ask for one owner's (`owner=<username>`) or everyone's (`owner=*`).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement
 
 from quart_tasks.auth.caller import Principal, forbidden
+from quart_tasks.auth.models import username_key
 from quart_tasks.tasks.models import Task
 
 EVERY_OWNER = "*"
@@ -36,3 +37,10 @@ def list_scope(caller: Principal, owner: str | None) -> ListScope:
     if not caller.is_admin:
         raise forbidden("Only an admin may list another owner's tasks")
     return "everyone" if owner == EVERY_OWNER else "named"
+
+
+def scope_values(caller: Principal, owner: str | None) -> dict[str, Any]:
+    """The values a list's scope binds (see `list_scope`): the caller's id, and the
+    named owner's username key."""
+    named = None if owner is None or owner == EVERY_OWNER else username_key(owner)
+    return {"owner_id": caller.user_id, "owner_key": named}

@@ -12,7 +12,7 @@ is imported, so it costs nothing (the `tracing` extra need not be installed).
 - Statements are traced by the SDK's asyncpg instrumentation on PostgreSQL (the
   session's statements and the direct asyncpg path alike), and by its SQLAlchemy
   instrumentation on SQLite. A statement run for one request is its span's child;
-  those that serve several requests at once (read and create batches, the shared
+  those that serve several requests at once (gathered reads and group creates, the shared
   bounds read, the event rounds) are spans of their own.
 - The access log line carries `trace_id` beside `request_id`.
 """
@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, g, request
-from sqlalchemy import make_url
 
 from quart_tasks.services import services_of
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.web.access_log import route_template
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def install_tracing(app: Quart, exporter: SpanExporter | None = None) -> None:
     )
     app.before_request(_name_span_by_route)
 
-    postgresql = make_url(app.config["DATABASE_URL"]).get_backend_name() == "postgresql"
+    postgresql = is_postgresql(app.config["DATABASE_URL"])
     asyncpg_statements = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     sqlalchemy_statements = SQLAlchemyInstrumentor()
 

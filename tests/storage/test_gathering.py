@@ -30,7 +30,7 @@ class Doubler:
 
 async def test_askers_of_the_gathering_turns_share_one_run() -> None:
     doubler = Doubler()
-    gatherer = Gatherer(doubler, max_batch=10, gather_turns=2)
+    gatherer = Gatherer(doubler, max_per_run=10, gather_turns=2)
     first = asyncio.ensure_future(gatherer.ask(1))
     await asyncio.sleep(0)  # the next turn: still gathering
     second = asyncio.ensure_future(gatherer.ask(2))
@@ -40,7 +40,7 @@ async def test_askers_of_the_gathering_turns_share_one_run() -> None:
 
 async def test_each_asker_gets_its_own_error_and_an_error_of_the_run_reaches_all() -> None:
     doubler = Doubler()
-    gatherer = Gatherer(doubler, max_batch=10, gather_turns=1)
+    gatherer = Gatherer(doubler, max_per_run=10, gather_turns=1)
     answers = await asyncio.gather(gatherer.ask(3), gatherer.ask(-1), return_exceptions=True)
     assert answers[0] == 6
     assert isinstance(answers[1], ValueError)
@@ -51,7 +51,7 @@ async def test_each_asker_gets_its_own_error_and_an_error_of_the_run_reaches_all
 
 async def test_more_than_the_largest_batch_go_in_several_runs() -> None:
     doubler = Doubler()
-    gatherer = Gatherer(doubler, max_batch=2, gather_turns=1)
+    gatherer = Gatherer(doubler, max_per_run=2, gather_turns=1)
     assert await asyncio.gather(*(gatherer.ask(n) for n in range(5))) == [0, 2, 4, 6, 8]
     assert doubler.runs == [[0, 1], [2, 3], [4]]
 
@@ -59,7 +59,7 @@ async def test_more_than_the_largest_batch_go_in_several_runs() -> None:
 async def test_serial_runs_one_at_a_time_and_the_askers_meanwhile_go_together_next() -> None:
     doubler = Doubler()
     doubler.gate = asyncio.Event()
-    gatherer = Gatherer(doubler, max_batch=10, serial=True)
+    gatherer = Gatherer(doubler, max_per_run=10, serial=True)
     first = asyncio.ensure_future(gatherer.ask(1))
     await asyncio.sleep(0.01)
     assert doubler.runs == [[1]], "the first goes at once, alone"

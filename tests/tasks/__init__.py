@@ -1,1 +1,1 @@
-"""Tests of tasks: the API, both stores, the event log, batches and counts."""
+"""Tests of tasks: the API, both stores, the event log, the batch endpoint, sync and counts."""

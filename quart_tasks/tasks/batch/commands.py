@@ -9,7 +9,7 @@ and with it the batch rolls back, its failure raised out of the transaction.
 Creates in a row go to the database as one statement (`create_many`). On the
 fast path a batch of nothing but creates needs no transaction: its records
 are read, then its tasks, their events and their records are written by one
-statement, which commits by itself (`create_keyed_alone`).
+statement, which commits by itself (`create_keyed_in_autocommit`).
 
 A command's uuid is an idempotency key of the caller's, as `Idempotency-Key`
 is for a single request: its result is recorded with the batch's writes and
@@ -141,9 +141,9 @@ class BatchRun:
             keyed is not None
             and commands
             and all(command.type == "create" for command in commands)
-            and keyed.writes_creates_alone(self.work)
+            and keyed.writes_creates_in_autocommit(self.work)
         ):
-            found = await self.recorded_alone(keyed, uuids)
+            found = await self.recorded_in_autocommit(keyed, uuids)
         records: Mapping[str, Recorded] = (
             found
             if found is not None
@@ -158,7 +158,7 @@ class BatchRun:
                 if outcome is not None:
                     self.settle(n, outcome)
         if keyed is not None and found is not None:
-            await self.create_waiting_alone(keyed, fingerprints)
+            await self.create_waiting_in_autocommit(keyed, fingerprints)
         else:
             await self.create_waiting()
             fresh = [
@@ -172,12 +172,14 @@ class BatchRun:
             self.temp_ids,
         )
 
-    async def recorded_alone(
+    async def recorded_in_autocommit(
         self, keyed: KeyedCreates, uuids: list[str]
     ) -> dict[str, Recorded] | None:
         """The uuids' records, read outside the unit of work; None if one has expired
         (the general way deletes it)."""
-        rows = await keyed.read_alone(KEYS_LOOKUP, {"owner_id": self.caller.user_id, "keys": uuids})
+        rows = await keyed.read_in_autocommit(
+            KEYS_LOOKUP, {"owner_id": self.caller.user_id, "keys": uuids}
+        )
         now = utcnow()
         if any(row.expires_at <= now for row in rows):
             return None
@@ -239,7 +241,9 @@ class BatchRun:
         for (n, _), task in zip(waiting, created, strict=True):
             self.created(n, Outcome.of(201, task), task.id)
 
-    async def create_waiting_alone(self, keyed: KeyedCreates, fingerprints: list[str]) -> None:
+    async def create_waiting_in_autocommit(
+        self, keyed: KeyedCreates, fingerprints: list[str]
+    ) -> None:
         waiting, self.waiting_creates = self.waiting_creates, []
         if not waiting:
             return
@@ -248,7 +252,7 @@ class BatchRun:
             KeyedCreate(data.title, data.done, commands[n].uuid, fingerprints[n])
             for n, data in waiting
         ]
-        created = await keyed.create_keyed_alone(self.work, self.caller, given, expiry())
+        created = await keyed.create_keyed_in_autocommit(self.work, self.caller, given, expiry())
         for (n, _), row in zip(waiting, created, strict=True):
             self.created(n, Outcome(201, body=row.json, etag=etag(row.version)), row.id)
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.storage.base import utcnow
-from quart_tasks.storage.sessions import is_postgresql
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.tasks.log.models import TaskEvent, TaskEventRound
 
 PURGE_ROUNDS = 100

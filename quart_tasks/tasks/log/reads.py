@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, String, Text, TextualSelect, column, func, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from quart_tasks.storage.sessions import is_postgresql
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.tasks.log.models import TaskEvent, TaskEventRound
 
 

@@ -12,11 +12,11 @@ from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import Insert, Select, Table, bindparam, insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quart_tasks.storage.base import utcnow
+from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks.log.models import TaskEvent
-from quart_tasks.tasks.log.signals import note_written
+from quart_tasks.tasks.log.signals import announce_committed
 from quart_tasks.tasks.models import TaskRecord
 from quart_tasks.tasks.schemas import TaskOut
 
@@ -26,16 +26,16 @@ EVENTS = typing.cast(Table, TaskEvent.__table__)
 EVENT_COLUMNS = ("type", "task_id", "owner_id", "payload", "created_at")
 
 
-async def record_change(session: AsyncSession, event_type: EventType, task: TaskRecord) -> None:
-    await _record(session, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
+async def record_change(work: UnitOfWork, event_type: EventType, task: TaskRecord) -> None:
+    await _record(work, event_type, task.id, task.owner_id, TaskOut.model_validate(task))
 
 
-async def record_deletion(session: AsyncSession, task_id: int, owner_id: int) -> None:
-    await _record(session, "task.deleted", task_id, owner_id, None)
+async def record_deletion(work: UnitOfWork, task_id: int, owner_id: int) -> None:
+    await _record(work, "task.deleted", task_id, owner_id, None)
 
 
 async def _record(
-    session: AsyncSession,
+    work: UnitOfWork,
     event_type: EventType,
     task_id: int,
     owner_id: int,
@@ -48,8 +48,8 @@ async def _record(
         "payload": task.model_dump_json() if task is not None else f'{{"id":{task_id}}}',
         "created_at": utcnow(),
     }
-    await session.execute(_insert_event(), values)
-    note_written(session)
+    await work.session.execute(_insert_event(), values)
+    work.on_commit(announce_committed)
 
 
 @cache

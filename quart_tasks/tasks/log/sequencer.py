@@ -21,6 +21,7 @@ import logging
 
 from quart import Quart
 
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.storage.outages import unavailable
 from quart_tasks.storage.sessions import Database
 from quart_tasks.tasks.log.rounds import ROUND, take_round
@@ -79,9 +80,7 @@ class Sequencer:
         return positioned
 
     def _takes_rounds(self) -> bool:
-        return (
-            self.database.engine is not None and self.database.engine.dialect.name == "postgresql"
-        )
+        return self.database.engine is not None and is_postgresql(self.database.engine)
 
     def _committed(self, _app: Quart) -> None:
         self.poke()

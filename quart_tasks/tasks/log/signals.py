@@ -8,21 +8,15 @@ have committed (`rounds`): this process's commits are announced by
 announces what it positioned by `events_positioned` here and by NOTIFY to
 the other processes.
 
-A session's writes mark it (`note_written`) and are announced after its
-commit; a statement run on the driver, outside any session, announces itself
-(`announce_committed`).
+Every write of an event announces it by `announce_committed`, once it is
+durable: a unit of work's after its commit (`UnitOfWork.on_commit`), a
+statement that commits alone on the driver right after it.
 """
 
 from __future__ import annotations
 
 from blinker import Namespace
 from quart import current_app, has_app_context
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-
-WRITTEN_FLAG = "task_events_written"
-"""Set in `session.info` when a transaction wrote an event: the broker is woken after commit."""
 
 _signals = Namespace()
 events_committed = _signals.signal("task-events-committed")
@@ -36,19 +30,3 @@ def announce_committed() -> None:
     """Events just committed reach this process's subscribers without waiting for a poll."""
     if has_app_context():
         events_committed.send(current_app._get_current_object())  # type: ignore[attr-defined]
-
-
-def note_written(session: AsyncSession) -> None:
-    """The transaction wrote an event: announce it once it commits."""
-    session.info[WRITTEN_FLAG] = True
-
-
-@sqlalchemy_event.listens_for(Session, "after_commit")
-def _announce_after_commit(session: Session) -> None:
-    if session.info.pop(WRITTEN_FLAG, False):
-        announce_committed()
-
-
-@sqlalchemy_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, _previous: object) -> None:
-    session.info.pop(WRITTEN_FLAG, None)

@@ -31,7 +31,7 @@ class BoundsReads:
     def __init__(self, driver: Callable[[], Driver], gather_turns: int = GATHER_TURNS) -> None:
         self.driver = driver
         self._gatherer: Gatherer[None, Bounds] = Gatherer(
-            self._read_all, max_batch=sys.maxsize, gather_turns=gather_turns
+            self._read_all, max_per_run=sys.maxsize, gather_turns=gather_turns
         )
 
     async def read(self) -> Bounds:

@@ -1,4 +1,4 @@
-"""Tasks on PostgreSQL, straight on asyncpg where a request allows it, in batches.
+"""Tasks on PostgreSQL, straight on asyncpg where a request allows it, in few statements.
 
 The same answers as `portable.PortableTaskStore`, for less CPU on both sides (figures
 in docs/performance/): a reading request's statements skip the session
@@ -38,7 +38,7 @@ from quart_tasks.tasks.scope import reaches_every_task
 from quart_tasks.tasks.store import writes
 from quart_tasks.tasks.store.bounds_reads import BoundsReads
 from quart_tasks.tasks.store.group_creates import GroupCreates
-from quart_tasks.tasks.store.interface import Change, KeyedCreate, check_id, task_not_found
+from quart_tasks.tasks.store.interface import KeyedCreate, PreparedUpdate, check_id, task_not_found
 from quart_tasks.tasks.store.reads_by_id import ReadsById
 from quart_tasks.tasks.store.session import SessionSteps
 
@@ -92,7 +92,7 @@ class FastTaskStore(SessionSteps):
     ) -> TaskRecord:
         """Alone: with the other creates of the moment (`group_creates`), committed when it
         returns. Otherwise one statement with its event, in `work`."""
-        if not work.alone():
+        if not work.claim_autocommit():
             (task,) = await self.create_many(work, caller, [(title, done)])
             return task
         task = await self.group_creates.create(caller.user_id, title, done, utcnow())
@@ -114,24 +114,26 @@ class FastTaskStore(SessionSteps):
             [now] * len(given),
         )
         rows = (await work.session.execute(statement, values)).all()
-        signals.note_written(work.session)
+        work.on_commit(signals.announce_committed)
         work.after_commit("purge old task events", purges.purge_some)
         return sorted(rows, key=lambda row: row.position)
 
-    def writes_creates_alone(self, work: UnitOfWork) -> bool:
+    def writes_creates_in_autocommit(self, work: UnitOfWork) -> bool:
         return not work.session.in_transaction()
 
-    async def read_alone(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
+    async def read_in_autocommit(
+        self, statement: Executable, values: Mapping[str, Any]
+    ) -> Sequence[Any]:
         return await self._driver().rows(statement, values)  # type: ignore[arg-type]
 
-    async def create_keyed_alone(
+    async def create_keyed_in_autocommit(
         self,
         work: UnitOfWork,
         caller: Principal,
         given: Sequence[KeyedCreate],
         expires_at: datetime,
     ) -> Sequence[Any]:
-        if not work.alone():
+        if not work.claim_autocommit():
             raise RuntimeError("a keyed batch of creates must be the unit of work's one write")
         statement, values = writes.keyed_creations_with_events(
             caller.user_id,
@@ -150,17 +152,17 @@ class FastTaskStore(SessionSteps):
         work.after_commit("purge old task events", purges.purge_some)
         return sorted(rows, key=lambda row: row.position)
 
-    async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:
-        """Without `If-Match` and alone: the change and its event as one statement on the
-        driver, in autocommit (`writes.change_with_event`)."""
-        if change.checks_version or not work.alone():
-            return await super().apply(work, change)
+    async def apply_update(self, work: UnitOfWork, update: PreparedUpdate) -> TaskRecord | None:
+        """Without `If-Match` and in autocommit: the update and its event as one statement on the
+        driver, in autocommit (`writes.update_with_event`)."""
+        if update.checks_version or not work.claim_autocommit():
+            return await super().apply_update(work, update)
         found = await self._driver().rows(
-            *writes.change_with_event(change.statement, change.values)
+            *writes.update_with_event(update.statement, update.values)
         )
         if not found:
             return None
         updated: TaskRecord = found[0]
-        if updated.updated_at == change.changed_at:  # set only when a value changed
+        if updated.updated_at == update.changed_at:  # set only when a value changed
             signals.announce_committed()
         return updated

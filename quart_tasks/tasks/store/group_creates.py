@@ -39,10 +39,10 @@ NewTask = tuple[int, str, bool, datetime]
 class GroupCreates:
     """Writes the creates of one process, a group at a time."""
 
-    def __init__(self, driver: Callable[[], Driver], max_batch: int = MAX_CREATES) -> None:
+    def __init__(self, driver: Callable[[], Driver], max_per_run: int = MAX_CREATES) -> None:
         self.driver = driver
         self._gatherer: Gatherer[NewTask, Row] = Gatherer(
-            self._write_all, max_batch=max_batch, serial=True
+            self._write_all, max_per_run=max_per_run, serial=True
         )
 
     async def create(self, owner_id: int, title: str, done: bool, now: datetime) -> Row:
@@ -63,7 +63,7 @@ class GroupCreates:
                 raise
             # The statement was refused, not the link: one at a time, only the one at
             # fault fails.
-            return [await self._write_alone(create) for create in group]
+            return [await self._write_one(create) for create in group]
         by_position = {row.position: row for row in rows}
         return [
             by_position.get(position)
@@ -71,7 +71,7 @@ class GroupCreates:
             for position in range(1, len(group) + 1)
         ]
 
-    async def _write_alone(self, create: NewTask) -> Row | BaseException:
+    async def _write_one(self, create: NewTask) -> Row | BaseException:
         try:
             (written,) = await self._write_all([create])
         except Exception as error:

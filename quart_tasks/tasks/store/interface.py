@@ -3,7 +3,7 @@ they pass it.
 
 Two stores implement `TaskStore`: `portable.PortableTaskStore`, through
 SQLAlchemy's session on SQLite and PostgreSQL alike, and on PostgreSQL
-`fast.FastTaskStore`, which runs what it can straight on asyncpg, in batches.
+`fast.FastTaskStore`, which runs what it can straight on asyncpg, in few statements.
 Every statement is scoped to its caller (see `scope`). Writes that carry an
 `If-Match` check the version in the UPDATE or DELETE itself, so of two clients
 racing with the same ETag exactly one wins. Each write adds its event to the
@@ -25,11 +25,10 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy.sql import Executable
 
 from quart_tasks.auth.caller import Principal
-from quart_tasks.auth.models import username_key
 from quart_tasks.storage.ids import MAX_BIG_ID
 from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks.models import TaskRecord
-from quart_tasks.tasks.scope import list_scope
+from quart_tasks.tasks.scope import list_scope, scope_values
 from quart_tasks.tasks.sorting import SortOrder
 from quart_tasks.tasks.store import statements
 from quart_tasks.web.conditional import VersionMatch
@@ -64,8 +63,7 @@ class TaskFilter:
     def values(self, caller: Principal) -> dict[str, Any]:
         """The values the shape's statements bind."""
         return {
-            "owner_id": caller.user_id,
-            "owner_key": username_key(self.owner) if self.owner else None,
+            **scope_values(caller, self.owner),
             "title_pattern": (
                 statements.like_pattern(self.title_contains) if self.title_contains else None
             ),
@@ -91,7 +89,7 @@ class KeyedCreate:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class PreparedUpdate:
     """A change's statement and values, as `statements.change` binds them."""
 
     statement: Any
@@ -163,15 +161,15 @@ class TaskStore(Protocol):
 
     async def read(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]: ...
 
-    def change(
+    def prepare_update(
         self,
         caller: Principal,
         task_id: int,
         changes: Mapping[str, Any],
         expected: VersionMatch | None,
-    ) -> Change: ...
+    ) -> PreparedUpdate: ...
 
-    async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None: ...
+    async def apply_update(self, work: UnitOfWork, update: PreparedUpdate) -> TaskRecord | None: ...
 
     async def refusal(
         self, caller: Principal, task_id: int, *, checked_version: bool
@@ -183,15 +181,17 @@ class KeyedCreates(Protocol):
     """A store that can write a batch of creates and their idempotency records as one
     statement, committed by itself."""
 
-    def writes_creates_alone(self, work: UnitOfWork) -> bool:
-        """Whether a batch of nothing but creates may go as `create_keyed_alone` now."""
+    def writes_creates_in_autocommit(self, work: UnitOfWork) -> bool:
+        """Whether a batch of nothing but creates may go as `create_keyed_in_autocommit` now."""
         ...
 
-    async def read_alone(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
-        """A SELECT's rows outside any unit of work (where `writes_creates_alone`)."""
+    async def read_in_autocommit(
+        self, statement: Executable, values: Mapping[str, Any]
+    ) -> Sequence[Any]:
+        """A SELECT's rows outside any unit of work (where `writes_creates_in_autocommit`)."""
         ...
 
-    async def create_keyed_alone(
+    async def create_keyed_in_autocommit(
         self,
         work: UnitOfWork,
         caller: Principal,

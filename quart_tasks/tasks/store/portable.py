@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import make_url
-
+from quart_tasks.storage.dialects import is_postgresql
 from quart_tasks.tasks.store.session import SessionSteps
 
 
@@ -17,5 +16,4 @@ class PortableTaskStore(SessionSteps):
 
 def uses_fast_path(config: Mapping[str, Any]) -> bool:
     """Whether tasks go through `FastTaskStore`: on PostgreSQL, unless `DB_FAST_PATH` is off."""
-    backend = make_url(config["DATABASE_URL"]).get_backend_name()
-    return backend == "postgresql" and bool(config["DB_FAST_PATH"])
+    return is_postgresql(config["DATABASE_URL"]) and bool(config["DB_FAST_PATH"])

@@ -32,12 +32,12 @@ class ReadsById:
     def __init__(
         self,
         driver: Callable[[], Driver],
-        max_batch: int = MAX_READS,
+        max_per_run: int = MAX_READS,
         gather_turns: int = GATHER_TURNS,
     ) -> None:
         self.driver = driver
         self._gatherer: Gatherer[ReadById, Row | None] = Gatherer(
-            self._read_all, max_batch=max_batch, gather_turns=gather_turns
+            self._read_all, max_per_run=max_per_run, gather_turns=gather_turns
         )
 
     async def read(self, task_id: int, owner_id: int | None) -> Row | None:

@@ -20,7 +20,7 @@ from quart_tasks.tasks.scope import reachable_by, reaches_every_task
 from quart_tasks.tasks.sorting import SortOrder
 from quart_tasks.tasks.store import statements
 from quart_tasks.tasks.store.interface import (
-    Change,
+    PreparedUpdate,
     RenderedPage,
     TaskFilter,
     check_id,
@@ -141,7 +141,7 @@ class SessionSteps:
         for title, done in given:
             values = {"owner_id": caller.user_id, "title": title, "done": done, "now": utcnow()}
             task: TaskRecord = (await work.session.execute(statements.create(), values)).one()
-            await records.record_change(work.session, "task.created", task)
+            await records.record_change(work, "task.created", task)
             created.append(task)
         work.after_commit("purge old task events", purges.purge_some)
         return created
@@ -165,10 +165,10 @@ class SessionSteps:
             if expected is not None and not expected.accepts(task.version):
                 raise precondition_failed(task.version)
             return task
-        change = self.change(caller, task_id, changes, expected)
-        updated = await self.apply(work, change)
+        update = self.prepare_update(caller, task_id, changes, expected)
+        updated = await self.apply_update(work, update)
         if updated is None:
-            raise await self.refusal(caller, task_id, checked_version=change.checks_version)
+            raise await self.refusal(caller, task_id, checked_version=update.checks_version)
         work.after_commit("purge old task events", purges.purge_some)
         return updated
 
@@ -187,25 +187,25 @@ class SessionSteps:
         )
         if owner_id is None:
             raise await self.refusal(caller, task_id, checked_version=_checks_version(expected))
-        await records.record_deletion(work.session, task_id, owner_id)
+        await records.record_deletion(work, task_id, owner_id)
         work.after_commit("purge old task events", purges.purge_some)
 
     async def read(self, statement: Executable, values: Mapping[str, Any]) -> Sequence[Any]:
         """A SELECT's rows, on the request's session."""
         return (await db_session().execute(statement, values)).all()
 
-    def change(
+    def prepare_update(
         self,
         caller: Principal,
         task_id: int,
         changes: Mapping[str, Any],
         expected: VersionMatch | None,
-    ) -> Change:
+    ) -> PreparedUpdate:
         fields = tuple(sorted(changes))
         check_version = _checks_version(expected)
         changed_at = utcnow()
-        return Change(
-            statement=statements.change(
+        return PreparedUpdate(
+            statement=statements.task_update(
                 fields, any_owner=reaches_every_task(caller), check_version=check_version
             ),
             values={
@@ -219,14 +219,14 @@ class SessionSteps:
             checks_version=check_version,
         )
 
-    async def apply(self, work: UnitOfWork, change: Change) -> TaskRecord | None:
+    async def apply_update(self, work: UnitOfWork, update: PreparedUpdate) -> TaskRecord | None:
         """The change and, if it changed a value, its event, in `work`; None if it touched
         nothing (the task is gone, or not the caller's, or past the expected version)."""
         updated: TaskRecord | None = (
-            await work.session.execute(change.statement, change.values)
+            await work.session.execute(update.statement, update.values)
         ).one_or_none()
-        if updated is not None and updated.updated_at == change.changed_at:
-            await records.record_change(work.session, "task.updated", updated)
+        if updated is not None and updated.updated_at == update.changed_at:
+            await records.record_change(work, "task.updated", updated)
         return updated
 
     async def refusal(self, caller: Principal, task_id: int, *, checked_version: bool) -> APIError:

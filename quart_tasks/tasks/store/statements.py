@@ -102,7 +102,7 @@ def create() -> Insert:
 
 
 @cache
-def change(fields: tuple[str, ...], *, any_owner: bool, check_version: bool) -> Update:
+def task_update(fields: tuple[str, ...], *, any_owner: bool, check_version: bool) -> Update:
     """Set `fields` (each from `new_<field>`) on task `task_id`; only if it is
     `caller_id`'s unless `any_owner`, and only while its version is one of
     `versions` if `check_version`.

@@ -3,6 +3,7 @@ record in one statement, atomic even in autocommit (PostgreSQL only)."""
 
 from __future__ import annotations
 
+import json
 import typing
 from datetime import datetime
 from functools import cache
@@ -29,6 +30,7 @@ from quart_tasks.idempotency.models import IdempotencyKey
 from quart_tasks.tasks.log.records import EVENTS, insert_rows
 from quart_tasks.tasks.store import statements
 from quart_tasks.tasks.store.task_json import constant_text, task_json
+from quart_tasks.web.conditional import etag
 
 TASK_ID_SEQUENCE = "tasks_id_seq"
 """The sequence PostgreSQL made for `tasks.id` (a BIGSERIAL)."""
@@ -140,8 +142,14 @@ def _creations_with_events(*, keyed: bool = False) -> Select[Any]:
 
 
 def _insert_records(given_task: Any, new_event: Any) -> Insert:
-    """Each created task's idempotency record: 201, its JSON, and its ETag (version 1)."""
-    headers = constant_text('{"ETag": "\\"1\\""}')
+    """Each created task's idempotency record: 201, its JSON, and its ETag (version 1).
+
+    Written here, not by `idempotency.store.record_all` (the one writer of every other
+    record), because its JSON is the one PostgreSQL writes for the task's event in
+    the same statement: a record written after the statement would need the rows
+    back first, and a second statement and a transaction around the two, which is
+    what this way of creating spares. The row is the one `record_all` writes."""
+    headers = constant_text(json.dumps({"ETag": etag(1)}))
     expires_at = bindparam("expires_at", type_=KEYS.c.expires_at.type)
     return insert(KEYS).from_select(
         [
@@ -167,17 +175,17 @@ def _insert_records(given_task: Any, new_event: Any) -> Insert:
     )
 
 
-def change_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
+def update_with_event(change: Update, values: dict[str, Any]) -> tuple[Select[Any], dict[str, Any]]:
     """On PostgreSQL, `change` (`statements.change`, its `values` with `now`) and, if it
     changed a value, the task's `task.updated` event, in one statement: atomic in
     autocommit. The event's id is drawn after the task's row is held, so after the
     id of any change to it that committed first (`log.rounds` relies on it).
     """
-    return _change_with_event(change), values
+    return _update_with_event(change), values
 
 
 @cache
-def _change_with_event(change: Update) -> Select[Any]:
+def _update_with_event(change: Update) -> Select[Any]:
     updated = change.cte("updated")
     now = bindparam("now", type_=EVENTS.c.created_at.type)
     # Only for a task that changed: `updated_at` moves to `now` only then.

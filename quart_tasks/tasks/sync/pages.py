@@ -22,10 +22,10 @@ from quart_tasks.auth.caller import Principal
 from quart_tasks.auth.models import username_key
 from quart_tasks.services import services
 from quart_tasks.tasks.schemas import SyncPage, TaskOut
-from quart_tasks.tasks.scope import EVERY_OWNER, list_scope
+from quart_tasks.tasks.scope import EVERY_OWNER, list_scope, scope_values
 from quart_tasks.tasks.sorting import SORT_ORDERS
 from quart_tasks.tasks.store.interface import TaskFilter, TaskStore
-from quart_tasks.tasks.sync import changes
+from quart_tasks.tasks.sync import changed_tasks
 from quart_tasks.web.errors import APIError
 from quart_tasks.web.signed import sign, verify
 
@@ -117,11 +117,10 @@ async def sync_page(
         "upto": upto,
         "last_id": given.last_id,
         "limit": page_size + 1,
-        "owner_id": caller.user_id,
-        "owner_key": username_key(owner) if owner and owner != EVERY_OWNER else None,
+        **scope_values(caller, owner),
     }
     postgresql = services().database.is_postgresql
-    statement = changes.changed_tasks(list_scope(caller, owner), postgresql=postgresql)
+    statement = changed_tasks.changed_tasks(list_scope(caller, owner), postgresql=postgresql)
     rows = await store.read(statement, values)
     page, has_more = rows[:page_size], len(rows) > page_size
     if has_more:

@@ -106,12 +106,14 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
     tmp_path: Path,
 ) -> None:
     async with app_on_postgres(tmp_path) as app:
-        batches = group_creates(app)
+        gathered = group_creates(app)
         now = datetime.now(UTC)
         async with owner_locked(app):
-            first = asyncio.create_task(batches.create(1, "first", False, now))
+            first = asyncio.create_task(gathered.create(1, "first", False, now))
             await asyncio.sleep(0.2)  # written, and waiting on the row locked above
-            later = [asyncio.create_task(batches.create(1, t, False, now)) for t in ("b", "c", "d")]
+            later = [
+                asyncio.create_task(gathered.create(1, t, False, now)) for t in ("b", "c", "d")
+            ]
             await asyncio.sleep(0)
             later[0].cancel()
         written = [await first, await later[1], await later[2]]
@@ -125,14 +127,14 @@ async def test_creates_wait_for_the_batch_being_written_and_a_cancelled_one_is_d
 
 async def test_a_refused_batch_is_written_again_one_by_one(tmp_path: Path) -> None:
     async with app_on_postgres(tmp_path) as app:
-        batches = group_creates(app)
+        gathered = group_creates(app)
         now = datetime.now(UTC)
         async with owner_locked(app):
-            first = asyncio.create_task(batches.create(1, "first", False, now))
+            first = asyncio.create_task(gathered.create(1, "first", False, now))
             await asyncio.sleep(0.2)
             owners = {"kept": 1, "orphan": 999_999, "also kept": 1}  # no user 999999
             later = {
-                t: asyncio.create_task(batches.create(o, t, False, now)) for t, o in owners.items()
+                t: asyncio.create_task(gathered.create(o, t, False, now)) for t, o in owners.items()
             }
             await asyncio.sleep(0)
         await first

@@ -1,4 +1,6 @@
-"""On PostgreSQL writers take no lock, and still every reader sees every event once, in
+"""Tests of `tasks/log/rounds.py` and `reads.py`.
+
+On PostgreSQL writers take no lock, and still every reader sees every event once, in
 commit order: positions are given in rounds, after commit (`tasks.log.rounds`).
 
 These run on the local PostgreSQL whatever backend the suite runs on.
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from quart_tasks.live.broker import Broker
 from quart_tasks.live.log import Event
 from quart_tasks.models import Base, Task, User
+from quart_tasks.storage.unit_of_work import UnitOfWork
 from quart_tasks.tasks.log import reads, records, rounds
 from quart_tasks.tasks.log.reads import LoggedEvent
 from quart_tasks.tasks.store import statements, writes
@@ -82,7 +85,7 @@ async def new_task(log: Log, title: str, owner_id: int = OWNER_ID) -> int:
         return task.id
 
 
-TITLE_CHANGE = statements.change(("title",), any_owner=True, check_version=False)
+TITLE_CHANGE = statements.task_update(("title",), any_owner=True, check_version=False)
 
 
 def title_change(task_id: int, title: str) -> dict[str, object]:
@@ -92,13 +95,13 @@ def title_change(task_id: int, title: str) -> dict[str, object]:
 async def change_in(session: AsyncSession, task_id: int, title: str) -> None:
     """A change of title and its event, on the session path (`SessionSteps.apply`)."""
     updated = (await session.execute(TITLE_CHANGE, title_change(task_id, title))).one()
-    await records.record_change(session, "task.updated", updated)
+    await records.record_change(UnitOfWork(session), "task.updated", updated)
 
 
 async def change_alone(log: Log, task_id: int, title: str) -> None:
     """A change of title and its event as one statement in autocommit (the fast path's)."""
     async with log.autocommit() as session:
-        await session.execute(*writes.change_with_event(TITLE_CHANGE, title_change(task_id, title)))
+        await session.execute(*writes.update_with_event(TITLE_CHANGE, title_change(task_id, title)))
 
 
 def titles(found: Sequence[LoggedEvent]) -> list[str]:

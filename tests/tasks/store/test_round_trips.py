@@ -1,4 +1,6 @@
-"""What each request costs PostgreSQL in round trips.
+"""Tests of `tasks/store/fast.py`.
+
+What each request costs PostgreSQL in round trips.
 
 A read runs its statements without a transaction; a create, and a change
 without `If-Match`, are one statement each (the task and its event) in

@@ -56,9 +56,11 @@ class FakeDriver:
 
 
 def batches_on(
-    driver: FakeDriver, max_batch: int = 256, gather_turns: int = GATHER_TURNS
+    driver: FakeDriver, max_per_run: int = 256, gather_turns: int = GATHER_TURNS
 ) -> ReadsById:
-    return ReadsById(lambda: cast(Driver, driver), max_batch=max_batch, gather_turns=gather_turns)
+    return ReadsById(
+        lambda: cast(Driver, driver), max_per_run=max_per_run, gather_turns=gather_turns
+    )
 
 
 def found_ids(rows: Iterable[Any]) -> list[int | None]:
@@ -67,19 +69,19 @@ def found_ids(rows: Iterable[Any]) -> list[int | None]:
 
 async def test_reads_of_one_turn_go_as_one_statement() -> None:
     driver = FakeDriver({1: 10, 2: 10, 3: 20})
-    batches = batches_on(driver)
-    rows = await asyncio.gather(*(batches.read(task_id, 10) for task_id in (1, 2, 2)))
+    gathered = batches_on(driver)
+    rows = await asyncio.gather(*(gathered.read(task_id, 10) for task_id in (1, 2, 2)))
     assert found_ids(rows) == [1, 2, 2]
     assert len(driver.statements) == 1
     assert driver.statements[0][0] is statements.fetch_many()
     assert driver.ids_asked == [[1, 2, 2]]
 
 
-async def reads_turn_by_turn(batches: ReadsById, task_ids: list[int]) -> list[Any]:
+async def reads_turn_by_turn(gathered: ReadsById, task_ids: list[int]) -> list[Any]:
     """One read of each id, each started a turn of the event loop after the one before."""
     reads = []
     for task_id in task_ids:
-        reads.append(asyncio.ensure_future(batches.read(task_id, 1)))
+        reads.append(asyncio.ensure_future(gathered.read(task_id, 1)))
         await asyncio.sleep(0)
     return found_ids(await asyncio.gather(*reads))
 
@@ -94,8 +96,8 @@ async def test_reads_of_the_gathering_turns_go_as_one_statement() -> None:
 
 async def test_a_read_past_the_gathering_turns_goes_in_the_next_statement() -> None:
     driver = FakeDriver({1: 1, 2: 1, 3: 1})
-    batches = batches_on(driver, gather_turns=2)
-    assert await reads_turn_by_turn(batches, [1, 2, 3]) == [1, 2, 3]
+    gathered = batches_on(driver, gather_turns=2)
+    assert await reads_turn_by_turn(gathered, [1, 2, 3]) == [1, 2, 3]
     assert driver.ids_asked == [[1, 2], [3]]
 
 
@@ -108,12 +110,12 @@ async def test_a_read_alone_goes_at_once_by_itself() -> None:
 
 async def test_each_read_gets_only_what_its_caller_may_see() -> None:
     driver = FakeDriver({1: 10, 2: 20})
-    batches = batches_on(driver)
+    gathered = batches_on(driver)
     rows = await asyncio.gather(
-        batches.read(1, 10),  # the owner
-        batches.read(1, 20),  # someone else: as if it did not exist
-        batches.read(2, None),  # a caller who reaches every task
-        batches.read(3, 10),  # no such task
+        gathered.read(1, 10),  # the owner
+        gathered.read(1, 20),  # someone else: as if it did not exist
+        gathered.read(2, None),  # a caller who reaches every task
+        gathered.read(3, 10),  # no such task
     )
     assert found_ids(rows) == [1, None, 2, None]
     assert len(driver.statements) == 1
@@ -121,8 +123,8 @@ async def test_each_read_gets_only_what_its_caller_may_see() -> None:
 
 async def test_reads_past_the_largest_batch_go_in_several_statements() -> None:
     driver = FakeDriver({n: 1 for n in range(1, 8)})
-    batches = batches_on(driver, 3)
-    rows = await asyncio.gather(*(batches.read(n, 1) for n in range(1, 8)))
+    gathered = batches_on(driver, 3)
+    rows = await asyncio.gather(*(gathered.read(n, 1) for n in range(1, 8)))
     assert found_ids(rows) == list(range(1, 8))
     assert driver.ids_asked == [[1, 2, 3], [4, 5, 6], [7]]
 
@@ -130,10 +132,10 @@ async def test_reads_past_the_largest_batch_go_in_several_statements() -> None:
 async def test_reads_after_a_statement_started_go_in_the_next() -> None:
     driver = FakeDriver({1: 1, 2: 1, 3: 1})
     driver.gate = asyncio.Event()
-    batches = batches_on(driver)
-    first = asyncio.ensure_future(batches.read(1, 1))
+    gathered = batches_on(driver)
+    first = asyncio.ensure_future(gathered.read(1, 1))
     await driver.until_asked(1)
-    later = asyncio.ensure_future(asyncio.gather(batches.read(2, 1), batches.read(3, 1)))
+    later = asyncio.ensure_future(asyncio.gather(gathered.read(2, 1), gathered.read(3, 1)))
     await driver.until_asked(2)
     driver.gate.set()
     assert found_ids([await first]) == [1]
@@ -143,9 +145,9 @@ async def test_reads_after_a_statement_started_go_in_the_next() -> None:
 
 async def test_a_read_whose_client_left_is_not_asked_for() -> None:
     driver = FakeDriver({1: 1, 2: 1})
-    batches = batches_on(driver)
-    gone = asyncio.ensure_future(batches.read(1, 1))
-    kept = asyncio.ensure_future(batches.read(2, 1))
+    gathered = batches_on(driver)
+    gone = asyncio.ensure_future(gathered.read(1, 1))
+    kept = asyncio.ensure_future(gathered.read(2, 1))
     await asyncio.sleep(0)  # both waiting for the next turn's statement
     gone.cancel()
     row = await kept
@@ -157,9 +159,9 @@ async def test_a_read_whose_client_left_is_not_asked_for() -> None:
 async def test_a_read_whose_client_leaves_mid_statement_leaves_the_others_theirs() -> None:
     driver = FakeDriver({1: 1, 2: 1})
     driver.gate = asyncio.Event()
-    batches = batches_on(driver)
-    gone = asyncio.ensure_future(batches.read(1, 1))
-    kept = asyncio.ensure_future(batches.read(2, 1))
+    gathered = batches_on(driver)
+    gone = asyncio.ensure_future(gathered.read(1, 1))
+    kept = asyncio.ensure_future(gathered.read(2, 1))
     await driver.until_asked(1)
     gone.cancel()
     await asyncio.sleep(0)
@@ -172,11 +174,13 @@ async def test_a_read_whose_client_leaves_mid_statement_leaves_the_others_theirs
 async def test_a_failed_statement_fails_each_of_its_reads_and_not_the_next() -> None:
     driver = FakeDriver({1: 1, 2: 1})
     driver.failure = DatabaseUnavailable("connection lost")
-    batches = batches_on(driver)
-    outcomes = await asyncio.gather(batches.read(1, 1), batches.read(2, 1), return_exceptions=True)
+    gathered = batches_on(driver)
+    outcomes = await asyncio.gather(
+        gathered.read(1, 1), gathered.read(2, 1), return_exceptions=True
+    )
     assert [type(outcome) for outcome in outcomes] == [DatabaseUnavailable] * 2
     driver.failure = None
-    row = await batches.read(1, 1)
+    row = await gathered.read(1, 1)
     assert found_ids([row]) == [1]
 
 
@@ -232,8 +236,8 @@ async def test_reads_by_id_on_postgresql_return_the_stored_rows(tmp_path: Path, 
         ]
         driver = app_database(app).driver
         assert driver is not None
-        batches = ReadsById(lambda: driver)
-        rows = await asyncio.gather(*(batches.read(task["id"], None) for task in made))
+        gathered = ReadsById(lambda: driver)
+        rows = await asyncio.gather(*(gathered.read(task["id"], None) for task in made))
         singles = [
             await driver.first(statements.fetch(any_owner=True), {"task_id": task["id"]})
             for task in made

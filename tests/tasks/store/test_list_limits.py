@@ -1,4 +1,6 @@
-"""How deep offset pages reach, and how far a search's total is counted."""
+"""Tests of `tasks/store/session.py` and `web/pagination.py`.
+
+How deep offset pages reach, and how far a search's total is counted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A list page is sent as written by PostgreSQL (`task_json`) or, on SQLite, by pydantic:
+"""Tests of `tasks/store/task_json.py`.
+
+A list page is sent as written by PostgreSQL (`task_json`) or, on SQLite, by pydantic:
 byte for byte what `TaskPage` writes, whatever its titles hold."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Each process positions what it commits, soon, and keeps trying while it cannot.
+"""Tests of `tasks/log/sequencer.py`.
+
+Each process positions what it commits, soon, and keeps trying while it cannot.
 
 These run on the local PostgreSQL whatever backend the suite runs on: rounds
 exist only there.
@@ -16,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from quart_tasks.services import services_of
+from quart_tasks.storage.unit_of_work import unit_of_work
 from quart_tasks.tasks.log import reads, records, sequencer
 from tests.helpers.apps import app_database, app_on_postgres
 from tests.helpers.outages import RefusingConnections
@@ -35,9 +38,11 @@ async def test_a_round_that_fails_is_retried_and_logged_once(
         driver = services_of(app).database.driver
         assert driver is not None
         assert database.sessionmaker is not None
-        async with database.sessionmaker() as session:  # committed, not yet positioned
-            await records.record_deletion(session, task_id=1, owner_id=1)
-            await session.commit()
+        async with (
+            database.sessionmaker() as session,
+            unit_of_work(session) as work,  # committed, not yet positioned
+        ):
+            await records.record_deletion(work, task_id=1, owner_id=1)
         engine = driver.engine
         driver.engine = RefusingConnections(engine)  # type: ignore[assignment]
         rounds.poke()

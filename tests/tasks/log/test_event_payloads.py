@@ -1,4 +1,6 @@
-"""An event's payload is the task byte for byte as the API shows it, whichever way it was
+"""Tests of `tasks/log/records.py` and `tasks/store/writes.py`.
+
+An event's payload is the task byte for byte as the API shows it, whichever way it was
 written: by pydantic (the portable store) or by PostgreSQL (the fast store's statements)."""
 
 from __future__ import annotations

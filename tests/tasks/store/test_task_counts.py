@@ -1,4 +1,6 @@
-"""A list's total comes from counts the database keeps; they follow every write to `tasks`.
+"""Tests of `tasks/store/counts.py`.
+
+A list's total comes from counts the database keeps; they follow every write to `tasks`.
 
 The triggers that keep them run for any writer, so rows written by SQL
 straight into the table (an operator's fix, a bulk load) are counted too.

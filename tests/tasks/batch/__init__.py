@@ -1,0 +1,1 @@
+"""Tests of `tasks/batch/`: the batch endpoint."""

@@ -1,0 +1,1 @@
+"""Tests of `tasks/log/`: events, their positions, and announcing them."""

@@ -1,0 +1,1 @@
+"""Tests of `tasks/store/`: both stores, their statements and what they gather."""

@@ -108,8 +108,14 @@ async def bounds(session: AsyncSession) -> tuple[int, int]:
     """The oldest and newest positions kept (0, 0 before the first event).
 
     A reader may resume after any position from oldest - 1 to newest."""
-    first, last = (await session.execute(bounds_query(postgresql=is_postgresql(session)))).one()
-    return first or 0, last or 0
+    return bounds_from(
+        (await session.execute(bounds_query(postgresql=is_postgresql(session)))).one()
+    )
+
+
+def bounds_from(row: Any) -> tuple[int, int]:
+    """`bounds_query`'s row (oldest, newest; NULLs before the first event) as positions."""
+    return (row.oldest or 0, row.newest or 0) if row is not None else (0, 0)
 
 
 @cache

@@ -39,6 +39,5 @@ class BoundsReads:
         return await self._gatherer.ask(None)
 
     async def _read_all(self, asked: Sequence[None]) -> list[Bounds]:
-        row = await self.driver().first(_BOUNDS, {})
-        bounds = (row.oldest or 0, row.newest or 0) if row is not None else (0, 0)
+        bounds = reads.bounds_from(await self.driver().first(_BOUNDS, {}))
         return [bounds] * len(asked)

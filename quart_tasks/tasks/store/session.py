@@ -112,8 +112,9 @@ class SessionSteps:
     async def log_bounds(self) -> tuple[int, int]:
         """The event log's oldest and newest positions, 0 for none (`reads.bounds`)."""
         postgresql = services().database.is_postgresql
-        oldest, newest = (await self.read(reads.bounds_query(postgresql=postgresql), {}))[0]
-        return oldest or 0, newest or 0
+        return reads.bounds_from(
+            (await self.read(reads.bounds_query(postgresql=postgresql), {}))[0]
+        )
 
     async def fetch(self, caller: Principal, task_id: int) -> TaskRecord:
         check_id(task_id)

@@ -165,7 +165,7 @@ async def test_a_change_that_found_no_task_is_404_without_if_match_even_if_it_ex
         return None
 
     for store in (PortableTaskStore, FastTaskStore):
-        monkeypatch.setattr(store, "apply", touched_nothing)
+        monkeypatch.setattr(store, "apply_update", touched_nothing)
 
     unconditional = await client.patch(path(task), json={"done": True}, headers=auth)
     conditional = await client.patch(

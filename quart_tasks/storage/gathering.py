@@ -123,6 +123,9 @@ class Gatherer(Generic[Asked, Answer]):
             raise
         except Exception as error:  # an outage (503) or a fault: each asker meets it
             answers = [error] * len(askers)
+        if len(answers) != len(askers):  # else an asker would wait forever
+            fault = RuntimeError(f"{len(answers)} answers for {len(askers)} askers")
+            answers = [fault] * len(askers)
         for waiting, answer in zip(askers, answers, strict=True):
             if waiting.answer.done():  # cancelled meanwhile: its client has gone
                 continue

@@ -72,3 +72,14 @@ async def test_serial_runs_one_at_a_time_and_the_askers_meanwhile_go_together_ne
     assert doubler.runs == [[1], [3, 4]], "the cancelled asker was not asked for"
     with pytest.raises(asyncio.CancelledError):
         await later[0]
+
+
+async def test_an_answer_short_of_its_askers_fails_them_all_rather_than_leave_one_waiting() -> None:
+    async def one_answer_only(asked: Sequence[int]) -> list[int | BaseException]:
+        return [asked[0]]
+
+    gatherer = Gatherer(one_answer_only, max_per_run=10, gather_turns=1)
+    answers = await asyncio.wait_for(
+        asyncio.gather(gatherer.ask(1), gatherer.ask(2), return_exceptions=True), timeout=2
+    )
+    assert [type(answer) for answer in answers] == [RuntimeError, RuntimeError]
